@@ -1,0 +1,1 @@
+"""Adapters: how the portal talks to back-office systems (DESIGN §3)."""

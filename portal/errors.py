@@ -1,0 +1,180 @@
+"""The portal's one exception hierarchy.
+
+::
+
+    PortalError                      anything the portal raises on purpose
+    +-- ConfigError                  a setting or adapter file is wrong (file, key, reason)
+    +-- RequestError                 the caller's fault; mapped to 4xx
+    |   +-- InvalidCustomerNumber    400
+    |   +-- AuthenticationRequired   401
+    |   +-- PermissionDenied         403
+    |   +-- ResourceNotFound         404
+    +-- BackendError                 one back-office system failed; becomes a SystemResult status
+        +-- BackendNotFound          the system does not know the customer   -> not_found
+        +-- BackendTimeout           no answer in time (safe to retry)       -> timeout
+        +-- BackendUnavailable       cannot connect / refused (safe to retry) -> unavailable
+        +-- BackendProtocolError     answered, but not something we can use -> error
+
+Every class carries a machine-readable ``code``. ``BackendError`` subclasses say
+whether the failure is safe to retry for an idempotent read. Third-party
+exceptions are translated at the edge with ``raise ... from exc``.
+
+This module imports nothing from Flask at import time so that adapters may use
+it; :func:`init_app` maps the hierarchy to ``application/problem+json`` for the
+API and to friendly pages for browsers.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from flask import Flask
+
+log = logging.getLogger(__name__)
+
+
+class PortalError(Exception):
+    """Base class; ``detail`` is safe to show to people."""
+
+    code = "internal_error"
+    title = "Internal error"
+    http_status = 500
+
+    def __init__(self, detail: str | None = None) -> None:
+        self.detail = detail or self.title
+        super().__init__(self.detail)
+
+
+class ConfigError(PortalError):
+    """A configuration source is invalid; names the file (or id), the key and why."""
+
+    code = "config_invalid"
+    title = "Invalid configuration"
+
+    def __init__(self, source: str, key: str | None, reason: str) -> None:
+        self.source = source
+        self.key = key
+        self.reason = reason
+        where = f"{source}: {key}" if key else source
+        super().__init__(f"{where}: {reason}")
+
+
+class RequestError(PortalError):
+    code = "bad_request"
+    title = "Bad request"
+    http_status = 400
+
+
+class InvalidCustomerNumber(RequestError):
+    code = "invalid_customer_number"
+    title = "Invalid customer number"
+
+
+class AuthenticationRequired(RequestError):
+    code = "authentication_required"
+    title = "Authentication required"
+    http_status = 401
+
+
+class PermissionDenied(RequestError):
+    code = "permission_denied"
+    title = "Permission denied"
+    http_status = 403
+
+
+class ResourceNotFound(RequestError):
+    code = "not_found"
+    title = "Not found"
+    http_status = 404
+
+
+class BackendError(PortalError):
+    """A back-office system failed for one lookup; never fails the page."""
+
+    code = "backend_error"
+    title = "Back-office error"
+    http_status = 502
+    result_status = "error"
+    retry_safe = False
+
+
+class BackendNotFound(BackendError):
+    code = "backend_not_found"
+    title = "Customer not known to this system"
+    result_status = "not_found"
+
+
+class BackendTimeout(BackendError):
+    code = "backend_timeout"
+    title = "The system did not answer in time"
+    result_status = "timeout"
+    retry_safe = True
+
+
+class BackendUnavailable(BackendError):
+    code = "backend_unavailable"
+    title = "The system cannot be reached"
+    result_status = "unavailable"
+    retry_safe = True
+
+
+class BackendProtocolError(BackendError):
+    code = "backend_protocol_error"
+    title = "The system gave an answer the portal cannot use"
+    result_status = "error"
+
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str, code: str, **extra: Any) -> dict[str, Any]:
+    """An RFC 9457 problem document."""
+    body: dict[str, Any] = {
+        "type": f"https://portal.invalid/problems/{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    body.update(extra)
+    return body
+
+
+def init_app(app: Flask) -> None:
+    """Map the hierarchy (and stray HTTP errors) once, for API and browser alike."""
+    from flask import render_template, request
+    from werkzeug.exceptions import HTTPException
+
+    def wants_json() -> bool:
+        if request.path.startswith("/api/"):
+            return True
+        best = request.accept_mimetypes.best_match(["text/html", "application/json", PROBLEM_JSON])
+        return best in ("application/json", PROBLEM_JSON)
+
+    def respond(status: int, title: str, detail: str, code: str, headers: dict[str, str] | None = None):
+        if wants_json():
+            body = problem(status, title, detail, code, instance=request.path)
+            return body, status, {"Content-Type": PROBLEM_JSON, **(headers or {})}
+        page = render_template("error.html", status=status, title=title, detail=detail)
+        return page, status, headers or {}
+
+    @app.errorhandler(PortalError)
+    def handle_portal_error(exc: PortalError):
+        if exc.http_status >= 500:
+            log.error("request failed: %s", exc, exc_info=exc)
+        headers = {"WWW-Authenticate": 'Bearer realm="portal"'} if exc.http_status == 401 else None
+        return respond(exc.http_status, exc.title, exc.detail, exc.code, headers)
+
+    @app.errorhandler(HTTPException)
+    def handle_http_exception(exc: HTTPException):
+        status = exc.code or 500
+        code = (exc.name or "error").lower().replace(" ", "_")
+        return respond(status, exc.name, exc.description or exc.name, code)
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(exc: Exception):
+        # Never a stack trace to users; the log keeps it.
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return respond(500, "Internal error", "Something went wrong on our side. It has been logged.", "internal_error")
