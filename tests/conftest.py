@@ -25,3 +25,123 @@ def backoffice(backoffice_session):
     """The running back office, put back to normal (all up, no delay, no hang) after the test."""
     yield backoffice_session
     backoffice_session.reset()
+
+
+# --- the portal: app, database, client, operators -------------------------------------
+
+import re  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+PASSWORD = "correct horse battery"
+
+
+def _reset_postgres(url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture
+def database_url(tmp_path):
+    """A fresh, empty database: the PostgreSQL of PORTAL_DATABASE_URL when set, else SQLite."""
+    url = os.environ.get("PORTAL_DATABASE_URL")
+    if url:
+        _reset_postgres(url)
+        return url
+    return f"sqlite:///{tmp_path / 'portal.db'}"
+
+
+@pytest.fixture
+def settings_overrides(tmp_path, database_url):
+    return {
+        "testing": True,
+        "database_url": database_url,
+        "data_dir": str(tmp_path / "var"),
+        "secret_key": "test-secret-key-not-for-production",
+        "session_cookie_secure": False,
+        "adapters_dir": str(REPO / "config" / "adapters"),
+    }
+
+
+@pytest.fixture
+def app(settings_overrides):
+    from portal import create_app, migrate
+    from portal.db import get_database
+
+    app = create_app(settings_overrides)
+    with app.app_context():
+        migrate.upgrade(get_database().engine)
+    yield app
+    app.extensions["portal.db"].dispose()
+
+
+@pytest.fixture
+def db(app):
+    """A database session outside any request, for arranging and checking."""
+    session = app.extensions["portal.db"].session()
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def make_user(db):
+    from portal.accounts.service import create_user
+
+    def make(username: str, *roles: str, password: str = PASSWORD):
+        user = create_user(db, username, password, list(roles or ("agent",)))
+        db.commit()
+        return user
+
+    return make
+
+
+def csrf_token(html: str) -> str:
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or re.search(
+        r'name="csrf_token"[^>]*value="([^"]+)"', html
+    )
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+@pytest.fixture
+def login(client):
+    def do_login(username: str, password: str = PASSWORD, follow: bool = False):
+        page = client.get("/login")
+        return client.post(
+            "/login",
+            data={"username": username, "password": password, "csrf_token": csrf_token(page.get_data(as_text=True))},
+            follow_redirects=follow,
+        )
+
+    return do_login
+
+
+@pytest.fixture
+def agent(make_user, login):
+    """A signed-in agent."""
+    user = make_user("alice", "agent")
+    response = login("alice")
+    assert response.status_code == 302
+    return user
+
+
+@pytest.fixture
+def token(app, make_user):
+    """A personal API token of an agent."""
+    from portal.accounts.service import issue_token
+
+    make_user("apiagent", "agent")
+    with app.extensions["portal.db"].session() as session:
+        _, value = issue_token(session, "apiagent")
+        session.commit()
+    return value

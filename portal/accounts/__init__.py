@@ -1,0 +1,1 @@
+"""Operators, their roles and personal API tokens."""

@@ -1,0 +1,95 @@
+"""Account operations used by the login views, the API and the CLI."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal.accounts.models import ApiToken, Role, User
+from portal.accounts.passwords import MIN_PASSWORD_LENGTH, hash_password, needs_rehash, verify_password
+from portal.accounts.tokens import display_prefix, new_token, token_hash
+from portal.errors import RequestError, ResourceNotFound
+
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+
+
+@dataclass(frozen=True)
+class Operator:
+    """The signed-in operator as the engine sees them (no ORM, no Flask)."""
+
+    id: int
+    username: str
+    display_name: str
+    roles: tuple[str, ...]
+    permissions: frozenset[str]
+
+    @classmethod
+    def of(cls, user: User) -> Operator:
+        return cls(
+            id=user.id,
+            username=user.username,
+            display_name=user.display_name or user.username,
+            roles=tuple(user.role_names),
+            permissions=frozenset(user.permissions),
+        )
+
+
+def find_user(session: Session, username: str) -> User | None:
+    return session.scalar(select(User).where(User.username == username))
+
+
+def create_user(
+    session: Session, username: str, password: str, roles: list[str], display_name: str = ""
+) -> User:
+    """Create an enabled operator with at least one existing role."""
+    if not USERNAME.match(username):
+        raise RequestError(f"username {username!r} must be 2-64 characters of a-z, 0-9, '.', '_' or '-'")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise RequestError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    if not roles:
+        raise RequestError("an operator needs at least one role")
+    if find_user(session, username) is not None:
+        raise RequestError(f"user {username!r} already exists")
+    found = list(session.scalars(select(Role).where(Role.name.in_(roles))))
+    missing = sorted(set(roles) - {role.name for role in found})
+    if missing:
+        raise RequestError(f"unknown role(s): {', '.join(missing)}")
+    user = User(username=username, display_name=display_name, password_hash=hash_password(password), roles=found)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    """The enabled user with this password, or None; always does the same work."""
+    user = find_user(session, username)
+    ok = verify_password(user.password_hash if user else None, password)
+    if not (ok and user and user.enabled):
+        return None
+    if needs_rehash(user.password_hash or ""):
+        user.password_hash = hash_password(password)
+    user.last_login_at = datetime.now(timezone.utc)
+    return user
+
+
+def issue_token(session: Session, username: str) -> tuple[User, str]:
+    """A new personal API token for ``username``; the clear token is returned only here."""
+    user = find_user(session, username)
+    if user is None:
+        raise ResourceNotFound(f"no user {username!r}")
+    token = new_token()
+    session.add(ApiToken(user=user, token_hash=token_hash(token), prefix=display_prefix(token)))
+    session.flush()
+    return user, token
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash(token)))
+    if row is None or row.revoked_at is not None or not row.user.enabled:
+        return None
+    row.last_used_at = datetime.now(timezone.utc)
+    return row.user

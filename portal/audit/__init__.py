@@ -1,0 +1,1 @@
+"""The operation log: every operation is an audit event (DESIGN §6)."""

@@ -1,0 +1,133 @@
+"""Settings: defaults, then ``config/portal.toml``, then ``PORTAL_*`` variables, then a test mapping.
+
+Loaded once by :func:`portal.create_app`; nothing is read at import time. Every
+value is validated here; an error names where the bad value came from (the file
+or the environment variable), the key and the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from portal.errors import ConfigError
+
+ENV_PREFIX = "PORTAL_"
+DEFAULT_CONFIG_FILE = Path("config/portal.toml")
+
+
+class Settings(BaseModel):
+    """Every setting of the portal. See ``config/portal.example.toml`` for what each one means."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    secret_key: str = ""
+    adapters_dir: Path = Path("config/adapters")
+    customer_number_pattern: str = r"^1[3-9][0-9]{9}$"
+    lookup_deadline_s: float = Field(default=3.0, gt=0, le=60)
+    fanout_workers: int = Field(default=64, ge=1, le=1024)
+    session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    session_cookie_secure: bool = True
+    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    testing: bool = False
+
+    @field_validator("customer_number_pattern")
+    @classmethod
+    def _pattern_compiles(cls, value: str) -> str:
+        import re
+
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from exc
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite:", "postgresql:", "postgresql+")):
+            raise ValueError("only sqlite:// and postgresql:// URLs are supported")
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'portal.db').resolve()}"
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+) -> Settings:
+    """Merge the four sources in order and validate the result once."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+
+    path = config_file or Path(environ.get("PORTAL_CONFIG", DEFAULT_CONFIG_FILE))
+    explicit = config_file is not None or "PORTAL_CONFIG" in environ
+    if path.is_file():
+        for key, value in _read_toml(path).items():
+            values[key], origin[key] = value, str(path)
+    elif explicit:
+        raise ConfigError(str(path), None, "configuration file not found")
+
+    known = Settings.model_fields
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == "PORTAL_CONFIG":
+            continue
+        key = name[len(ENV_PREFIX):].lower()
+        if key in known:
+            values[key], origin[key] = value, f"environment {name}"
+
+    for key, value in (overrides or {}).items():
+        values[key], origin[key] = value, "test configuration"
+
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = str(first["loc"][0]) if first["loc"] else None
+        reason = "unknown setting" if first["type"] == "extra_forbidden" else first["msg"]
+        raise ConfigError(origin.get(key or "", "settings"), key, reason) from exc
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), None, f"not valid TOML: {exc}") from exc
+    # Sections only group keys for people; [lookup] deadline_s is lookup_deadline_s.
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            for sub, subvalue in value.items():
+                flat[f"{key}_{sub}"] = subvalue
+        else:
+            flat[key] = value
+    return flat
+
+
+def ensure_secret_key(settings: Settings) -> str:
+    """The configured secret, or one generated once and kept (mode 0600) in the data folder."""
+    if settings.secret_key:
+        return settings.secret_key
+    path = settings.data_dir / "secret_key"
+    if path.is_file():
+        return path.read_text().strip()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key

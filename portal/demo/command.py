@@ -1,0 +1,115 @@
+"""``portal demo``: the whole product on one machine with no configuration at all.
+
+Creates the data folder and database, starts the simulated back office and the
+portal on loopback, and creates one demo operator per role, printing their
+passwords the first time only. A second start reuses everything.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+DEMO_USERS = [
+    ("agent", "agent", "Demo Agent"),
+    ("admin", "admin", "Demo Admin"),
+    ("auditor", "auditor", "Demo Auditor"),
+    ("owner", "system_owner", "Demo System Owner"),
+]
+
+
+@click.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address the portal listens on.")
+@click.option("--port", default=5000, show_default=True, type=int, help="Port the portal listens on.")
+@click.option("--backoffice/--no-backoffice", default=True, show_default=True,
+              help="Start the simulated back office (off: use one already running, e.g. `portal backoffice`).")
+@click.option("--reset-passwords", is_flag=True, help="Give the demo users new passwords and print them.")
+def demo_command(host: str, port: int, backoffice: bool, reset_passwords: bool) -> None:
+    """Run the portal and the simulated back office on this machine until interrupted."""
+    from waitress.server import create_server
+
+    from portal import create_app, migrate
+    from portal.db import get_database
+    from portal.demo.backoffice import DEMO_CREDENTIALS, BackOffice
+    from portal.errors import PortalError
+
+    for system_id, (username, password) in DEMO_CREDENTIALS.items():
+        os.environ.setdefault(f"PORTAL_CRED_{system_id.upper()}_USERNAME", username)
+        os.environ.setdefault(f"PORTAL_CRED_{system_id.upper()}_PASSWORD", password)
+
+    try:
+        # Plain HTTP on loopback: a Secure cookie would never come back.
+        app = create_app({"session_cookie_secure": False})
+    except PortalError as exc:
+        raise click.ClickException(exc.detail) from exc
+    settings = app.extensions["portal.settings"]
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with app.app_context():
+        engine = get_database().engine
+        migrate.upgrade(engine)
+        with get_database().session() as session:
+            created = ensure_demo_users(session, reset_passwords)
+
+    office = BackOffice(host="127.0.0.1") if backoffice else None
+    if office is not None:
+        try:
+            office.start()
+        except OSError as exc:
+            raise click.ClickException(f"{exc}. Is another `portal demo` or `portal backoffice` running? "
+                                       "Stop it, or use --no-backoffice to use it.") from exc
+
+    server = create_server(app, host=host, port=port, threads=32, ident="portal")
+    click.echo(f"Data folder: {Path(settings.data_dir).resolve()}  (database {engine.url.render_as_string()})")
+    if office is not None:
+        click.echo(f"Simulated back office: {len(office.systems)} systems on 127.0.0.1 ports "
+                   f"{min(s.port for s in office.systems.values())}-{max(s.port for s in office.systems.values())}")
+    if created:
+        click.echo("Demo users (passwords are shown only now; `portal demo --reset-passwords` makes new ones):")
+        for username, role, password in created:
+            click.echo(f"  {username:8} role {role:13} password {password}")
+    else:
+        click.echo("Demo users agent, admin, auditor, owner already exist (passwords were shown at first start).")
+    click.echo(f"Portal: http://{host}:{port}/   Try customer 13800000000.  Press Ctrl+C to stop.")
+    sys.stdout.flush()
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+        if office is not None:
+            office.stop()
+        click.echo("stopped")
+
+
+def _interrupt(_signum, _frame) -> None:
+    raise KeyboardInterrupt
+
+
+def ensure_demo_users(session, reset_passwords: bool = False) -> list[tuple[str, str, str]]:
+    """Create missing demo users (or reset their passwords); returns (username, role, password) made now."""
+    from portal.accounts.passwords import hash_password
+    from portal.accounts.service import create_user, find_user
+    from portal.audit.record import Actor, Event, record
+
+    made = []
+    for username, role, display_name in DEMO_USERS:
+        password = secrets.token_urlsafe(12)
+        user = find_user(session, username)
+        if user is None:
+            create_user(session, username, password, [role], display_name)
+            record(session, Actor("demo"), Event(action="user.create", target=username, details={"roles": [role]}))
+        elif reset_passwords:
+            user.password_hash = hash_password(password)
+            record(session, Actor("demo"), Event(action="user.password_reset", target=username))
+        else:
+            continue
+        made.append((username, role, password))
+    session.commit()
+    return made

@@ -1,0 +1,55 @@
+"""Presentation plumbing shared by every page: CSRF, security headers, template helpers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flask import current_app, g, request
+from flask_wtf.csrf import CSRFProtect
+
+from portal.rbac.policy import permits
+
+if TYPE_CHECKING:  # pragma: no cover
+    from flask import Flask, Response
+
+csrf = CSRFProtect()
+
+# No inline scripts or styles anywhere, so the policy can be strict.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+)
+
+
+def init_app(app: Flask) -> None:
+    # CSRF is checked by our own hook so that bearer-token API calls can skip it.
+    app.config["WTF_CSRF_CHECK_DEFAULT"] = False
+    csrf.init_app(app)
+    app.before_request(_check_csrf)
+    app.after_request(_security_headers)
+    app.jinja_env.globals["can"] = _can
+
+
+def _check_csrf() -> None:
+    # Browsers never attach a bearer token on their own, so such a request cannot be forged
+    # cross-site; everything else (cookie sessions) must carry the CSRF token.
+    if request.headers.get("Authorization", "").lower().startswith("bearer "):
+        return
+    if current_app.config.get("WTF_CSRF_ENABLED", True):
+        csrf.protect(apply_exemptions=True)
+
+
+def _security_headers(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    if request.path.startswith(("/customers", "/api/")):
+        # Customer data must not linger in shared caches or the browser's history cache.
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _can(permission: str) -> bool:
+    operator = g.get("operator")
+    return operator is not None and permits(operator.permissions, permission)
