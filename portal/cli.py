@@ -9,6 +9,7 @@ from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 from portal import create_app
+from portal.demo.command import demo_command
 from portal.errors import PortalError
 
 
@@ -164,6 +165,7 @@ def serve_command(host: str, port: int, threads: int) -> None:
     serve(create_app(), host=host, port=port, threads=threads, ident="portal")
 
 
-from portal.demo.command import demo_command  # noqa: E402  (registered last: it uses the helpers above)
-
 main.add_command(demo_command)
+
+if __name__ == "__main__":
+    main()

@@ -145,3 +145,9 @@ def token(app, make_user):
         _, value = issue_token(session, "apiagent")
         session.commit()
     return value
+
+
+@pytest.fixture
+def csrf():
+    """Pull the CSRF token out of a page's HTML."""
+    return csrf_token

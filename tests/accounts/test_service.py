@@ -1,0 +1,64 @@
+"""Accounts: argon2 passwords, roles, hashed personal tokens."""
+
+import pytest
+from sqlalchemy import select
+
+from portal.accounts.models import ApiToken, Role
+from portal.accounts.service import authenticate, create_user, issue_token, user_for_token
+from portal.errors import RequestError, ResourceNotFound
+
+
+def test_builtin_roles_exist_from_the_first_migration(db):
+    names = set(db.scalars(select(Role.name)))
+    assert {"agent", "admin", "auditor", "system_owner"} <= names
+
+
+def test_password_is_stored_as_argon2_and_checked(db, make_user):
+    user = make_user("bob", "agent", password="a long enough secret")
+    assert user.password_hash.startswith("$argon2id$")
+    assert "a long enough secret" not in user.password_hash
+    assert authenticate(db, "bob", "a long enough secret").username == "bob"
+    assert authenticate(db, "bob", "wrong password!") is None
+    assert authenticate(db, "nobody", "a long enough secret") is None
+
+
+def test_disabled_user_cannot_authenticate(db, make_user):
+    user = make_user("carol", "agent")
+    user.enabled = False
+    db.commit()
+    assert authenticate(db, "carol", "correct horse battery") is None
+
+
+@pytest.mark.parametrize(
+    ("username", "password", "roles", "message"),
+    [
+        ("Bad Name", "long enough pw", ["agent"], "username"),
+        ("dave", "short", ["agent"], "at least 10"),
+        ("dave", "long enough pw", [], "at least one role"),
+        ("dave", "long enough pw", ["wizard"], "unknown role(s): wizard"),
+    ],
+)
+def test_create_user_rejects_bad_input(db, username, password, roles, message):
+    with pytest.raises(RequestError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        create_user(db, username, password, roles)
+
+
+def test_duplicate_username_is_refused(db, make_user):
+    make_user("erin", "agent")
+    with pytest.raises(RequestError, match="already exists"):
+        create_user(db, "erin", "another password", ["agent"])
+
+
+def test_tokens_are_stored_hashed_and_resolve_to_their_user(db, make_user):
+    make_user("frank", "agent")
+    _, token = issue_token(db, "frank")
+    db.commit()
+    stored = db.scalars(select(ApiToken)).one()
+    assert token not in (stored.token_hash, stored.prefix) and len(stored.token_hash) == 64
+    assert user_for_token(db, token).username == "frank"
+    assert user_for_token(db, token + "x") is None
+
+
+def test_token_for_unknown_user(db):
+    with pytest.raises(ResourceNotFound):
+        issue_token(db, "ghost")

@@ -1,0 +1,74 @@
+"""Settings are merged in a fixed order and validated once, naming source, key and reason."""
+
+from pathlib import Path
+
+import pytest
+
+from portal.config import load_settings
+from portal.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "portal.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_without_any_source(tmp_path):
+    settings = load_settings(environ={}, config_file=None) if not Path("config/portal.toml").exists() else None
+    if settings is None:
+        pytest.skip("a local config/portal.toml exists")
+    assert settings.lookup_deadline_s == 3.0
+    assert settings.session_cookie_secure is True
+    assert settings.resolved_database_url.startswith("sqlite:///")
+
+
+def test_file_then_environment_then_overrides(tmp_path):
+    path = write(tmp_path, 'data_dir = "/srv/portal"\n[lookup]\ndeadline_s = 5\n[session]\nidle_minutes = 10\n')
+    settings = load_settings(environ={"PORTAL_SESSION_IDLE_MINUTES": "15"}, config_file=path)
+    assert settings.data_dir == Path("/srv/portal")
+    assert settings.lookup_deadline_s == 5.0
+    assert settings.session_idle_minutes == 15  # the environment wins over the file
+    settings = load_settings({"session_idle_minutes": 20}, environ={"PORTAL_SESSION_IDLE_MINUTES": "15"}, config_file=path)
+    assert settings.session_idle_minutes == 20  # and the test mapping over both
+
+
+def test_portal_config_variable_points_at_the_file(tmp_path):
+    path = write(tmp_path, "fanout_workers = 7\n")
+    assert load_settings(environ={"PORTAL_CONFIG": str(path)}).fanout_workers == 7
+
+
+@pytest.mark.parametrize(
+    ("text", "environ", "source", "key", "reason"),
+    [
+        ("[lookup]\ndeadlin_s = 3\n", {}, "portal.toml", "lookup_deadlin_s", "unknown setting"),
+        ("[lookup]\ndeadline_s = -1\n", {}, "portal.toml", "lookup_deadline_s", "greater than 0"),
+        ("", {"PORTAL_FANOUT_WORKERS": "many"}, "environment PORTAL_FANOUT_WORKERS", "fanout_workers", "valid integer"),
+        ('customer_number_pattern = "(["\n', {}, "portal.toml", "customer_number_pattern", "not a regular expression"),
+        ('[database]\nurl = "mysql://x"\n', {}, "portal.toml", "database_url", "only sqlite"),
+        ("data_dir = \n", {}, "portal.toml", None, "not valid TOML"),
+    ],
+)
+def test_bad_settings_name_source_key_and_reason(tmp_path, text, environ, source, key, reason):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ=environ, config_file=path)
+    error = caught.value
+    assert error.source.endswith(source)
+    assert error.key == key
+    assert reason in error.reason
+
+
+def test_missing_explicit_config_file_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(environ={"PORTAL_CONFIG": str(tmp_path / "nope.toml")})
+
+
+def test_secret_key_is_generated_once_and_kept_private(tmp_path):
+    from portal.config import ensure_secret_key
+
+    settings = load_settings({"data_dir": str(tmp_path)}, environ={})
+    first = ensure_secret_key(settings)
+    assert first == ensure_secret_key(settings)
+    assert len(first) >= 48
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
