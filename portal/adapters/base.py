@@ -72,13 +72,20 @@ class LookupContext:
 
     deadline: float  # time.monotonic() value
     correlation_id: str | None = None
+    budget: float | None = None  # the seconds this lookup was given, for messages people read
 
     def remaining(self) -> float:
         """Seconds left; raises :class:`BackendTimeout` once the deadline has passed."""
         left = self.deadline - time.monotonic()
         if left <= 0:
-            raise BackendTimeout("no answer before the deadline")
+            raise BackendTimeout(self.timeout_message())
         return left
+
+    def timeout_message(self) -> str:
+        """The short message of a timeout: ``no answer within 2.0 s``."""
+        if self.budget is None:
+            return "no answer before the deadline"
+        return f"no answer within {format_seconds(self.budget)} s"
 
 
 class Adapter(ABC):
@@ -103,10 +110,16 @@ class Adapter(ABC):
         """Release pooled connections. Called when the registry is discarded."""
 
     def lookup(self, key: str, *, timeout: float | None = None, correlation_id: str | None = None) -> SystemResult:
-        """Run :meth:`fetch` within ``timeout`` seconds and never raise."""
+        """Run :meth:`fetch` within ``timeout`` seconds and never raise.
+
+        A field declared ``required`` that comes back empty makes the result an
+        ``error``: the system answered, but not what its owner promised.
+        """
         budget = self.config.timeout_s if timeout is None else min(timeout, self.config.timeout_s)
         started = time.perf_counter()
-        context = LookupContext(deadline=time.monotonic() + budget, correlation_id=correlation_id)
+        context = LookupContext(
+            deadline=time.monotonic() + budget, correlation_id=correlation_id, budget=budget
+        )
         try:
             extracted = self.fetch(key, context)
         except BackendError as exc:
@@ -114,6 +127,10 @@ class Adapter(ABC):
         except Exception:  # a bug in a kind must cost its panel, not the page
             log.exception("adapter %s failed unexpectedly", self.id)
             return self._result(Status.ERROR, started, error="unexpected adapter failure (logged)")
+        missing = self._missing_required(extracted)
+        if missing:
+            # A required item that is absent means the answer is not what the owner promised.
+            return self._result(Status.ERROR, started, error=f"required field {missing!r} missing from the answer")
         return SystemResult(
             system_id=self.id,
             status=Status.OK,
@@ -122,12 +139,24 @@ class Adapter(ABC):
             elapsed_ms=_elapsed_ms(started),
         )
 
+    def _missing_required(self, extracted: Extracted) -> str | None:
+        for name, spec in self.config.fields.items():
+            if spec.required and extracted.fields.get(name) in (None, ""):
+                return name
+        return None
+
     def _result(self, status: str | Status, started: float, error: str) -> SystemResult:
         return SystemResult(system_id=self.id, status=Status(status), elapsed_ms=_elapsed_ms(started), error=error)
 
 
 def _elapsed_ms(started: float) -> int:
     return int(round((time.perf_counter() - started) * 1000))
+
+
+def format_seconds(seconds: float) -> str:
+    """``2.0``, ``0.25``, ``0.3``: short, and never ``2`` (people read "2.0 s" more easily)."""
+    text = f"{seconds:.2f}".rstrip("0")
+    return text + "0" if text.endswith(".") else text
 
 
 def render_key(template: str, key: str, escape=lambda s: s) -> str:

@@ -105,4 +105,6 @@ def _validate(model: type[BaseModel], data: dict[str, Any], source: str) -> Any:
         first = exc.errors()[0]
         key = ".".join(str(part) for part in first["loc"]) or None
         reason = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+        if first["type"] == "value_error":
+            reason = reason.removeprefix("Value error, ")  # our own validators' words, as written
         raise ConfigError(source, key, reason) from exc

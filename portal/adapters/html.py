@@ -1,0 +1,209 @@
+"""``kind = "html"``: scrape one page of a web application (docs/adapters.md).
+
+The page is fetched with the adapter's pooled session (:mod:`.httpclient`),
+parsed by the hardened HTML parser of :mod:`.xmlsafe` and read with XPath or
+``css:`` selectors (:mod:`.extract`). Values are whitespace-normalised plain
+text: markup from a back office never reaches a portal page.
+
+Form login: when the system answers with its login page (``login.login_page``
+matches), the adapter posts the service account's credentials to
+``login.url``, keeps the session cookie in its session and asks again, once.
+Many lookup threads can see the login page at the same moment; a lock and a
+login *generation* counter make only the first of them log in and let the
+others simply retry with the fresh cookie.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import os
+import threading
+from typing import Literal
+from urllib.parse import quote
+
+from lxml import etree
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from portal.adapters import httpclient, xmlsafe
+from portal.adapters.base import Adapter, Extracted, LookupContext, render_key
+from portal.adapters.config import AdapterConfig
+from portal.adapters.extract import XPathExtractor, compile_path, matches
+from portal.errors import BackendNotFound, BackendProtocolError, BackendTimeout
+
+log = logging.getLogger(__name__)
+
+
+class LoginOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str = Field(pattern=r"^https?://")
+    username_field: str = Field(min_length=1)
+    password_field: str = Field(min_length=1)
+    credentials: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    login_page: str = Field(min_length=1)
+
+
+class HtmlOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str = Field(pattern=r"^https?://")
+    method: Literal["GET", "POST"] = "GET"
+    params: dict[str, str] = Field(default_factory=dict)
+    charset: str | None = None
+    not_found: str | None = None
+    max_bytes: int = Field(default=2_000_000, gt=0)
+    login: LoginOptions | None = None
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("charset")
+    @classmethod
+    def _known_charset(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                codecs.lookup(value)
+            except LookupError:
+                raise ValueError(f"unknown charset {value!r}") from None
+        return value
+
+
+class HtmlAdapter(Adapter):
+    kind = "html"
+    Options = HtmlOptions
+    options: HtmlOptions
+
+    def __init__(self, config: AdapterConfig, options: HtmlOptions) -> None:
+        super().__init__(config, options)
+        source = config.id
+        self._extractor = XPathExtractor(config, allow_css=True)
+        self._not_found = (
+            compile_path(options.not_found, source=source, key="not_found", allow_css=True)
+            if options.not_found
+            else None
+        )
+        self._login_page = (
+            compile_path(options.login.login_page, source=source, key="login.login_page", allow_css=True)
+            if options.login
+            else None
+        )
+        self._session = httpclient.make_session()
+        self._login_lock = threading.Lock()
+        self._login_generation = 0
+
+    def fetch(self, key: str, context: LookupContext) -> Extracted:
+        generation = self._login_generation
+        root = self._get_page(key, context)
+        if self._is_login_page(root):
+            self._login(generation, root, context)
+            root = self._get_page(key, context)
+            if self._is_login_page(root):
+                raise BackendProtocolError("still on the login page after logging in")
+        if self._not_found is not None and matches(self._not_found(root)):
+            raise BackendNotFound("customer not known to this system")
+        return self._extractor.extract(root)
+
+    def close(self) -> None:
+        self._session.close()
+
+    # -- the page -------------------------------------------------------------
+
+    def _get_page(self, key: str, context: LookupContext) -> etree._Element:
+        opts = self.options
+        url = render_key(opts.url, key, _quote)
+        values = {name: render_key(template, key) for name, template in opts.params.items()}
+        answer = httpclient.request(
+            self._session,
+            opts.method,
+            url,
+            context,
+            max_bytes=opts.max_bytes,
+            params=values if opts.method == "GET" else None,
+            data=values if opts.method == "POST" else None,
+        )
+        if not answer.ok:
+            root = self._parse_error_page(answer)
+            # A 404 page that says "unknown customer" is still a not_found, not an error.
+            if (
+                answer.status == 404
+                and root is not None
+                and self._not_found is not None
+                and matches(self._not_found(root))
+            ):
+                raise BackendNotFound("customer not known to this system")
+            if root is not None and self._is_login_page(root):
+                return root  # e.g. 401/403 with the login form: log in and ask again
+            raise httpclient.status_error(answer)
+        if not answer.content.strip():
+            raise BackendProtocolError("empty page")
+        return self._parse(answer)
+
+    def _parse_error_page(self, answer: httpclient.HttpAnswer) -> etree._Element | None:
+        """The body of an HTTP error, if it is readable HTML; the status tells the story otherwise."""
+        if not answer.content.strip():
+            return None
+        try:
+            return self._parse(answer)
+        except BackendProtocolError:
+            log.debug("adapter %s: unreadable body of HTTP %s", self.id, answer.status)
+            return None
+
+    def _parse(self, answer: httpclient.HttpAnswer) -> etree._Element:
+        encoding = self.options.charset or answer.encoding
+        return xmlsafe.parse_html(answer.content, encoding=encoding, max_bytes=self.options.max_bytes)
+
+    # -- login ----------------------------------------------------------------
+
+    def _is_login_page(self, root: etree._Element) -> bool:
+        return self._login_page is not None and matches(self._login_page(root))
+
+    def _login(self, generation: int, login_root: etree._Element, context: LookupContext) -> None:
+        login = self.options.login
+        assert login is not None  # only called when a login page was recognised
+        if not self._login_lock.acquire(timeout=context.remaining()):
+            raise BackendTimeout(context.timeout_message())  # another lookup is still logging in
+        try:
+            if self._login_generation != generation:
+                return  # another thread logged in while we were waiting for the page
+            username, password = _credentials(login.credentials)
+            form = _hidden_inputs(login_root, login.password_field)
+            form[login.username_field] = username
+            form[login.password_field] = password
+            answer = httpclient.request(
+                self._session, "POST", login.url, context, max_bytes=self.options.max_bytes, data=form
+            )
+            if answer.status >= 400:
+                raise BackendProtocolError(f"login failed: HTTP {answer.status} from system")
+            if answer.content.strip() and self._is_login_page(self._parse(answer)):
+                raise BackendProtocolError("login rejected by the system")
+            self._login_generation += 1
+            log.info("adapter %s logged in to %s", self.id, login.url)
+        finally:
+            self._login_lock.release()
+
+
+def _credentials(name: str) -> tuple[str, str]:
+    prefix = f"PORTAL_CRED_{name.upper()}"
+    username = os.environ.get(f"{prefix}_USERNAME")
+    password = os.environ.get(f"{prefix}_PASSWORD")
+    if not username or password is None:
+        raise BackendProtocolError(f"credentials {prefix}_* not set")
+    return username, password
+
+
+def _hidden_inputs(root: etree._Element, password_field: str) -> dict[str, str]:
+    """Hidden inputs (e.g. a CSRF token) of the form that asks for the password."""
+    forms = root.xpath("//form[.//input[@name=$name]]", name=password_field)
+    if not forms:
+        return {}
+    return {
+        el.get("name"): el.get("value", "")
+        for el in forms[0].xpath(".//input[@type='hidden' and @name]")
+    }
+
+
+def _quote(value: str) -> str:
+    return quote(value, safe="")

@@ -1,0 +1,270 @@
+"""Which kinds exist, and which adapters are configured (DESIGN §3).
+
+Kinds come from the ``portal.adapters`` entry-point group, so a third-party
+package adds one by declaring::
+
+    [options.entry_points]
+    portal.adapters =
+        mykind = mypackage.adapter:MyAdapter
+
+The four built-in kinds are always available, even when the distribution
+metadata is missing (a source checkout run without ``pip install -e``). A kind
+whose entry point cannot be imported is *reported* (see :func:`kind_problems`)
+and adapters of that kind fail to load with a :class:`ConfigError`; it never
+stops the others.
+
+Adapters come from TOML files (:func:`load_adapter_dir`) or, later, from the
+database (:func:`build_adapter` takes the same document as a dict). A broken
+file is reported with the file, the key and the reason, and the rest still load.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from pydantic import BaseModel
+
+from portal.adapters.base import Adapter
+from portal.adapters.config import AdapterConfig, parse_adapter_document, read_adapter_file
+from portal.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+GROUP = "portal.adapters"
+
+BUILTIN_KINDS: dict[str, str] = {
+    "html": "portal.adapters.html:HtmlAdapter",
+    "xml": "portal.adapters.xml:XmlAdapter",
+    "soap": "portal.adapters.soap:SoapAdapter",
+    "socket": "portal.adapters.socket:SocketAdapter",
+}
+
+_lock = threading.Lock()
+_kinds: dict[str, type[Adapter]] | None = None
+_problems: dict[str, str] = {}
+
+
+# -- kinds ------------------------------------------------------------------------------
+
+
+def _discover() -> dict[str, str]:
+    """kind -> "module:Class", built-ins first; entry points may add kinds, not replace built-ins."""
+    targets = dict(BUILTIN_KINDS)
+    try:
+        found = list(entry_points(group=GROUP))
+    except Exception as exc:  # broken metadata must not stop the portal
+        log.warning("could not read entry points of %s: %s", GROUP, exc)
+        found = []
+    for ep in found:
+        if ep.name in BUILTIN_KINDS and ep.value != BUILTIN_KINDS[ep.name]:
+            log.warning("entry point %s = %s ignored: %r is a built-in kind", ep.name, ep.value, ep.name)
+            continue
+        targets.setdefault(ep.name, ep.value)
+    return targets
+
+
+def _load_target(target: str) -> type[Adapter]:
+    module_name, _, attr = target.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    if not (isinstance(obj, type) and issubclass(obj, Adapter)):
+        raise TypeError(f"{target} is not an Adapter subclass")
+    options = getattr(obj, "Options", None)
+    if not (isinstance(options, type) and issubclass(options, BaseModel)):
+        raise TypeError(f"{target} has no pydantic Options model")
+    return obj
+
+
+def _ensure_kinds() -> dict[str, type[Adapter]]:
+    global _kinds
+    if _kinds is None:
+        with _lock:
+            if _kinds is None:
+                kinds: dict[str, type[Adapter]] = {}
+                problems: dict[str, str] = {}
+                for name, target in _discover().items():
+                    try:
+                        kinds[name] = _load_target(target)
+                    except Exception as exc:  # a broken plugin is reported, not fatal
+                        log.error("adapter kind %r (%s) could not be loaded: %s", name, target, exc)
+                        problems[name] = f"{type(exc).__name__}: {exc}"
+                _problems.clear()
+                _problems.update(problems)
+                _kinds = kinds
+    return _kinds
+
+
+def available_kinds() -> dict[str, type[Adapter]]:
+    """Every kind that loaded, by name."""
+    return dict(_ensure_kinds())
+
+
+def kind_problems() -> dict[str, str]:
+    """Kinds whose entry point could not be loaded, with the reason."""
+    _ensure_kinds()
+    return dict(_problems)
+
+
+def kind_class(kind: str) -> type[Adapter] | None:
+    return _ensure_kinds().get(kind)
+
+
+def kind_options(kind: str) -> type[BaseModel] | None:
+    """The pydantic model of a kind's own keys, or ``None`` for an unknown kind."""
+    cls = kind_class(kind)
+    return cls.Options if cls is not None else None
+
+
+def reset_kinds() -> None:
+    """Forget discovered kinds (tests, or after installing a plugin)."""
+    global _kinds
+    with _lock:
+        _kinds = None
+        _problems.clear()
+
+
+# -- one adapter -------------------------------------------------------------------------
+
+
+def _options_for(source: str):  # noqa: ANN202 - an OptionsLookup
+    def lookup(kind: str) -> type[BaseModel] | None:
+        problems = kind_problems()
+        if kind in problems:
+            raise ConfigError(source, "kind", f"adapter kind {kind!r} could not be loaded: {problems[kind]}")
+        return kind_options(kind)
+
+    return lookup
+
+
+def _instantiate(config: AdapterConfig, options: BaseModel, source: str) -> Adapter:
+    cls = kind_class(config.kind)
+    assert cls is not None  # parse_adapter_document already rejected unknown kinds
+    try:
+        return cls(config, options)
+    except ConfigError as exc:
+        # Kinds name the adapter id as source; the file says more to whoever fixes it.
+        raise ConfigError(source, exc.key, exc.reason) from exc
+    except Exception as exc:
+        log.exception("adapter %s (%s) could not be built", config.id, source)
+        raise ConfigError(source, None, f"adapter could not be built: {exc}") from exc
+
+
+def build_adapter(data: dict[str, Any], source: str) -> Adapter:
+    """Validate one adapter document (e.g. from the database) and build its adapter."""
+    config, options = parse_adapter_document(data, source, _options_for(source))
+    return _instantiate(config, options, source)
+
+
+def load_adapter_file(path: Path | str) -> Adapter:
+    path = Path(path)
+    config, options = read_adapter_file(path, _options_for(str(path)))
+    return _instantiate(config, options, str(path))
+
+
+# -- a set of adapters -------------------------------------------------------------------
+
+
+class AdapterRegistry:
+    """The configured adapters by id, in a stable order (the order they were added)."""
+
+    def __init__(self, adapters: Iterable[Adapter] = (), sources: dict[str, str] | None = None) -> None:
+        self._adapters: dict[str, Adapter] = {}
+        self._sources: dict[str, str] = {}
+        for adapter in adapters:
+            self.add(adapter, (sources or {}).get(adapter.id, adapter.id))
+
+    def add(self, adapter: Adapter, source: str) -> None:
+        """Add one adapter; a second adapter with the same id is a :class:`ConfigError`."""
+        if adapter.id in self._adapters:
+            raise ConfigError(
+                source, "id", f"duplicate adapter id {adapter.id!r} (already defined in {self._sources[adapter.id]})"
+            )
+        self._adapters[adapter.id] = adapter
+        self._sources[adapter.id] = source
+
+    def get(self, adapter_id: str) -> Adapter | None:
+        return self._adapters.get(adapter_id)
+
+    def source_of(self, adapter_id: str) -> str | None:
+        return self._sources.get(adapter_id)
+
+    def __getitem__(self, adapter_id: str) -> Adapter:
+        return self._adapters[adapter_id]
+
+    def __contains__(self, adapter_id: object) -> bool:
+        return adapter_id in self._adapters
+
+    def __iter__(self) -> Iterator[Adapter]:
+        return iter(list(self._adapters.values()))
+
+    def __len__(self) -> int:
+        return len(self._adapters)
+
+    def ids(self) -> list[str]:
+        return list(self._adapters)
+
+    def enabled(self) -> list[Adapter]:
+        return [a for a in self._adapters.values() if a.config.enabled]
+
+    def close(self) -> None:
+        """Release every adapter's pooled connections; one failure does not stop the rest."""
+        for adapter in self._adapters.values():
+            try:
+                adapter.close()
+            except Exception:
+                log.exception("closing adapter %s failed", adapter.id)
+
+
+@dataclass
+class LoadedAdapters:
+    """What :func:`load_adapter_dir` found: the adapters that loaded and the files that did not."""
+
+    registry: AdapterRegistry
+    errors: list[ConfigError] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def load_adapter_dir(path: Path | str) -> LoadedAdapters:
+    """Load every ``*.toml`` in ``path``, sorted by file name.
+
+    Each broken file becomes one :class:`ConfigError` in ``errors``; the other
+    files still load. Two files with the same ``id`` are an error naming both;
+    the first (by file name) is kept.
+    """
+    directory = Path(path)
+    registry = AdapterRegistry()
+    errors: list[ConfigError] = []
+    if not directory.is_dir():
+        errors.append(ConfigError(str(directory), None, "adapter directory not found"))
+        return LoadedAdapters(registry, errors)
+    for file in sorted(directory.glob("*.toml"), key=lambda p: p.name):
+        try:
+            adapter = load_adapter_file(file)
+        except ConfigError as exc:
+            log.warning("adapter file rejected: %s", exc)
+            errors.append(exc)
+            continue
+        try:
+            registry.add(adapter, str(file))
+        except ConfigError as exc:
+            log.warning("adapter file rejected: %s", exc)
+            errors.append(exc)
+            _close_quietly(adapter)
+    return LoadedAdapters(registry, errors)
+
+
+def _close_quietly(adapter: Adapter) -> None:
+    try:
+        adapter.close()
+    except Exception:
+        log.exception("closing rejected adapter %s failed", adapter.id)
