@@ -132,3 +132,10 @@ def test_session_cookie_works_for_the_api_too(client, agent, backoffice):
     response = client.get(f"/api/v1/customers/{KNOWN_EVERYWHERE}")
     assert response.status_code == 200
     assert len(response.get_json()["systems"]) == 12
+
+
+def test_openapi_document_describes_the_customer_endpoint(client):
+    document = client.get("/api/v1/openapi.json").get_json()
+    assert document["openapi"].startswith("3.")
+    operation = document["paths"]["/customers/{number}"]["get"]
+    assert set(operation["responses"]) == {"200", "400", "401", "403"}
