@@ -9,7 +9,7 @@ from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 from portal import create_app
-from portal.demo.command import demo_command
+from portal.demo.command import demo_command, interrupt_on_sigterm
 from portal.errors import PortalError
 
 
@@ -141,17 +141,42 @@ def adapters_list() -> None:
 
 @main.command("backoffice")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--latency", type=float, default=0.0, show_default=True, help="Seconds every system waits before answering.")
-def backoffice_command(host: str, latency: float) -> None:
+@click.option("--latency", "latencies", multiple=True, metavar="[SYSTEM=]SECONDS",
+              help="Delay before every answer: for all systems, or one system (repeatable), e.g. --latency boss=0.2")
+def backoffice_command(host: str, latencies: tuple[str, ...]) -> None:
     """Serve the twelve simulated back-office systems until interrupted."""
-    from portal.demo.backoffice import BackOffice
+    from portal.demo.backoffice import BackOffice, BackOfficeError
 
-    office = BackOffice(host=host, latency=latency or None)
-    office.start()
+    office = BackOffice(host=host, latency=parse_latencies(latencies))
+    try:
+        office.start()
+    except BackOfficeError as exc:
+        raise click.ClickException(f"{exc}. Is another `portal demo` or `portal backoffice` running?") from exc
+    interrupt_on_sigterm()
     for system in office.systems.values():
         click.echo(f"{system.id:12} {system.protocol:7} {system.base_url}")
     click.echo("Press Ctrl+C to stop.")
     office.serve_forever()
+
+
+def parse_latencies(values: tuple[str, ...]) -> dict[str, float] | None:
+    """``0.1`` applies to every system, ``boss=0.2`` to one; later values win."""
+    from portal.demo.catalogue import SYSTEM_IDS
+
+    latency: dict[str, float] = {}
+    for value in values:
+        system_id, _, seconds = value.rpartition("=")
+        targets = [system_id] if system_id else list(SYSTEM_IDS)
+        if system_id and system_id not in SYSTEM_IDS:
+            raise click.BadParameter(f"unknown system {system_id!r} (one of {', '.join(SYSTEM_IDS)})")
+        try:
+            delay = float(seconds)
+        except ValueError:
+            raise click.BadParameter(f"{value!r}: seconds must be a number") from None
+        if delay < 0:
+            raise click.BadParameter(f"{value!r}: seconds cannot be negative")
+        latency.update({target: delay for target in targets})
+    return latency or None
 
 
 @main.command("serve")

@@ -60,3 +60,26 @@ def test_adapters_list_shows_the_twelve_demo_systems(run):
     lines = result.output.strip().splitlines()
     assert len(lines) == 12
     assert {line.split()[1] for line in lines} == {"html", "xml", "soap", "socket"}
+
+
+def test_backoffice_latency_option_parses_all_and_per_system():
+    from portal.cli import parse_latencies
+
+    latency = parse_latencies(("0.05", "boss=0.2"))
+    assert latency["boss"] == 0.2 and latency["mail"] == 0.05 and len(latency) == 12
+    assert parse_latencies(()) is None
+
+
+@pytest.mark.parametrize("value", ["nosuch=0.1", "boss=fast", "-1"])
+def test_backoffice_latency_option_rejects_bad_values(value):
+    result = CliRunner().invoke(main, ["backoffice", "--latency", value])
+    assert result.exit_code == 2 and "Invalid value" in result.output
+
+
+@pytest.mark.backoffice
+def test_backoffice_says_which_port_is_taken(backoffice):
+    # The test session's back office holds the ports, so a second one cannot start.
+    result = CliRunner().invoke(main, ["backoffice"])
+    assert result.exit_code == 1
+    assert "cannot listen on port 8201" in result.output
+    assert "Is another `portal demo` or `portal backoffice` running?" in result.output

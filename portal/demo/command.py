@@ -35,7 +35,7 @@ def demo_command(host: str, port: int, backoffice: bool, reset_passwords: bool) 
 
     from portal import create_app, migrate
     from portal.db import get_database
-    from portal.demo.backoffice import DEMO_CREDENTIALS, BackOffice
+    from portal.demo.backoffice import DEMO_CREDENTIALS, BackOffice, BackOfficeError
     from portal.errors import PortalError
 
     for system_id, (username, password) in DEMO_CREDENTIALS.items():
@@ -59,7 +59,7 @@ def demo_command(host: str, port: int, backoffice: bool, reset_passwords: bool) 
     if office is not None:
         try:
             office.start()
-        except OSError as exc:
+        except BackOfficeError as exc:
             raise click.ClickException(f"{exc}. Is another `portal demo` or `portal backoffice` running? "
                                        "Stop it, or use --no-backoffice to use it.") from exc
 
@@ -76,7 +76,7 @@ def demo_command(host: str, port: int, backoffice: bool, reset_passwords: bool) 
         click.echo("Demo users agent, admin, auditor, owner already exist (passwords were shown at first start).")
     click.echo(f"Portal: http://{host}:{port}/   Try customer 13800000000.  Press Ctrl+C to stop.")
     sys.stdout.flush()
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupt_on_sigterm()
     try:
         server.run()
     except KeyboardInterrupt:
@@ -88,8 +88,13 @@ def demo_command(host: str, port: int, backoffice: bool, reset_passwords: bool) 
         click.echo("stopped")
 
 
-def _interrupt(_signum, _frame) -> None:
-    raise KeyboardInterrupt
+def interrupt_on_sigterm() -> None:
+    """Stop on SIGTERM (service managers, CI) as cleanly as on Ctrl+C."""
+
+    def interrupt(_signum, _frame) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def ensure_demo_users(session, reset_passwords: bool = False) -> list[tuple[str, str, str]]:
