@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 
 import click
-from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 from portal import create_app
+from portal.accounts.cli import users
+from portal.catalog.cli import adapters
 from portal.demo.command import demo_command, interrupt_on_sigterm
-from portal.errors import PortalError
 
 
 def _create_app():
@@ -21,11 +20,6 @@ def _create_app():
 @click.version_option(package_name="service-desk-portal")
 def main() -> None:
     """Service-desk portal: one login, one customer number, one combined view."""
-
-
-def fail(exc: PortalError) -> None:
-    click.echo(f"error: {exc.detail}", err=True)
-    sys.exit(2)
 
 
 # --- database ---------------------------------------------------------------------------
@@ -45,96 +39,6 @@ def db_upgrade() -> None:
     engine = get_database().engine
     migrate.upgrade(engine)
     click.echo(f"database at revision {migrate.current_revision(engine)} ({engine.url.render_as_string()})")
-
-
-# --- users ------------------------------------------------------------------------------
-
-@main.group()
-def users() -> None:
-    """Operator accounts."""
-
-
-@users.command("create")
-@click.argument("username")
-@click.option("--role", "roles", multiple=True, required=True, help="Role name; repeat for several.")
-@click.option("--name", "display_name", default="", help="Display name.")
-@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
-@with_appcontext
-def users_create(username: str, roles: tuple[str, ...], display_name: str, password_stdin: bool) -> None:
-    """Create an operator with a password."""
-    from portal.accounts.service import create_user
-    from portal.audit.record import Actor, Event, record
-    from portal.db import get_database
-
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    with get_database().session() as session:
-        try:
-            user = create_user(session, username.lower(), password, list(roles), display_name)
-        except PortalError as exc:
-            fail(exc)
-        record(session, Actor("cli"), Event(action="user.create", target=user.username,
-                                            details={"roles": user.role_names}))
-        session.commit()
-        click.echo(f"created {user.username} with roles {', '.join(user.role_names)}")
-
-
-@users.command("token")
-@click.argument("username")
-@with_appcontext
-def users_token(username: str) -> None:
-    """Issue a personal API token; it is printed once, as the last line."""
-    from portal.accounts.service import issue_token
-    from portal.audit.record import Actor, Event, record
-    from portal.db import get_database
-
-    with get_database().session() as session:
-        try:
-            user, token = issue_token(session, username.lower())
-        except PortalError as exc:
-            fail(exc)
-        record(session, Actor("cli"), Event(action="token.create", target=user.username))
-        session.commit()
-    click.echo(f"New API token for {user.username}; it is shown only now. Use it as 'Authorization: Bearer <token>':")
-    click.echo(token)
-
-
-@users.command("list")
-@with_appcontext
-def users_list() -> None:
-    """List operators and their roles."""
-    from sqlalchemy import select
-
-    from portal.accounts.models import User
-    from portal.db import get_database
-
-    with get_database().session() as session:
-        for user in session.scalars(select(User).order_by(User.username)):
-            state = "enabled" if user.enabled else "disabled"
-            click.echo(f"{user.username:20} {state:9} {', '.join(user.role_names)}")
-
-
-# --- adapters ---------------------------------------------------------------------------
-
-@main.group()
-def adapters() -> None:
-    """Back-office adapters."""
-
-
-@adapters.command("list")
-@with_appcontext
-def adapters_list() -> None:
-    """List the loaded adapters and any that failed to load."""
-    loaded = current_app.extensions["portal.adapters"]
-    for adapter in loaded.registry:
-        state = "enabled" if adapter.config.enabled else "disabled"
-        click.echo(f"{adapter.id:14} {adapter.config.kind:7} {state:9} {adapter.config.name}")
-    for error in loaded.errors:
-        click.echo(f"error: {error.detail}", err=True)
-    if loaded.errors:
-        sys.exit(1)
 
 
 # --- servers ----------------------------------------------------------------------------
@@ -190,6 +94,8 @@ def serve_command(host: str, port: int, threads: int) -> None:
     serve(create_app(), host=host, port=port, threads=threads, ident="portal")
 
 
+main.add_command(users)
+main.add_command(adapters)
 main.add_command(demo_command)
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@
     |   +-- AuthenticationRequired   401
     |   +-- PermissionDenied         403
     |   +-- ResourceNotFound         404
+    |   +-- Conflict                 409
+    |   +-- InvalidDocument          422 (a submitted document is invalid: key and reason)
     +-- BackendError                 one back-office system failed; becomes a SystemResult status
         +-- BackendNotFound          the system does not know the customer   -> not_found
         +-- BackendTimeout           no answer in time (safe to retry)       -> timeout
@@ -45,6 +47,10 @@ class PortalError(Exception):
     def __init__(self, detail: str | None = None) -> None:
         self.detail = detail or self.title
         super().__init__(self.detail)
+
+    def extras(self) -> dict[str, Any]:
+        """Machine-readable members added to the problem document."""
+        return {}
 
 
 class ConfigError(PortalError):
@@ -88,6 +94,32 @@ class ResourceNotFound(RequestError):
     code = "not_found"
     title = "Not found"
     http_status = 404
+
+
+class Conflict(RequestError):
+    code = "conflict"
+    title = "Conflict"
+    http_status = 409
+
+
+class InvalidDocument(RequestError):
+    """A submitted document (e.g. an adapter) failed validation; names the key and the reason."""
+
+    code = "invalid_document"
+    title = "Invalid document"
+    http_status = 422
+
+    def __init__(self, key: str | None, reason: str) -> None:
+        self.key = key
+        self.reason = reason
+        super().__init__(f"{key}: {reason}" if key else reason)
+
+    @classmethod
+    def from_config_error(cls, error: ConfigError) -> InvalidDocument:
+        return cls(error.key, error.reason)
+
+    def extras(self) -> dict[str, Any]:
+        return {"key": self.key, "reason": self.reason}
 
 
 class BackendError(PortalError):
@@ -153,9 +185,10 @@ def init_app(app: Flask) -> None:
         best = request.accept_mimetypes.best_match(["text/html", "application/json", PROBLEM_JSON])
         return best in ("application/json", PROBLEM_JSON)
 
-    def respond(status: int, title: str, detail: str, code: str, headers: dict[str, str] | None = None):
+    def respond(status: int, title: str, detail: str, code: str, headers: dict[str, str] | None = None,
+                extras: dict[str, Any] | None = None):
         if wants_json():
-            body = problem(status, title, detail, code, instance=request.path)
+            body = problem(status, title, detail, code, instance=request.path, **(extras or {}))
             return body, status, {"Content-Type": PROBLEM_JSON, **(headers or {})}
         page = render_template("error.html", status=status, title=title, detail=detail)
         return page, status, headers or {}
@@ -165,7 +198,7 @@ def init_app(app: Flask) -> None:
         if exc.http_status >= 500:
             log.error("request failed: %s", exc, exc_info=exc)
         headers = {"WWW-Authenticate": 'Bearer realm="portal"'} if exc.http_status == 401 else None
-        return respond(exc.http_status, exc.title, exc.detail, exc.code, headers)
+        return respond(exc.http_status, exc.title, exc.detail, exc.code, headers, exc.extras())
 
     @app.errorhandler(HTTPException)
     def handle_http_exception(exc: HTTPException):

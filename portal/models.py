@@ -2,3 +2,4 @@
 
 from portal.accounts.models import ApiToken, Role, User, user_roles  # noqa: F401
 from portal.audit.models import AuditEvent  # noqa: F401
+from portal.catalog.models import AdapterVersion, StoredAdapter  # noqa: F401

@@ -23,7 +23,7 @@ def test_db_upgrade_then_users_and_token(run, settings_overrides):
     from portal import create_app
 
     result = run("db", "upgrade")
-    assert result.exit_code == 0 and "revision 0001" in result.output
+    assert result.exit_code == 0 and "revision 0002" in result.output
 
     result = run("users", "create", "Bob", "--role", "agent", "--password-stdin", input="a good long password\n")
     assert result.exit_code == 0, result.output
@@ -44,22 +44,24 @@ def test_db_upgrade_then_users_and_token(run, settings_overrides):
 def test_users_create_reports_bad_input_clearly(run):
     run("db", "upgrade")
     result = run("users", "create", "carol", "--role", "wizard", "--password-stdin", input="a good long password\n")
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert "unknown role(s): wizard" in result.output
 
 
 def test_users_token_for_unknown_user(run):
     run("db", "upgrade")
     result = run("users", "token", "nobody")
-    assert result.exit_code == 2 and "no user 'nobody'" in result.output
+    assert result.exit_code == 1 and "no user 'nobody'" in result.output
 
 
 def test_adapters_list_shows_the_twelve_demo_systems(run):
+    run("db", "upgrade")
     result = run("adapters", "list")
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 12
     assert {line.split()[1] for line in lines} == {"html", "xml", "soap", "socket"}
+    assert {line.split()[3] for line in lines} == {"file"}
 
 
 def test_backoffice_latency_option_parses_all_and_per_system():

@@ -26,6 +26,7 @@ class Operator:
     display_name: str
     roles: tuple[str, ...]
     permissions: frozenset[str]
+    teams: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, user: User) -> Operator:
@@ -35,6 +36,7 @@ class Operator:
             display_name=user.display_name or user.username,
             roles=tuple(user.role_names),
             permissions=frozenset(user.permissions),
+            teams=tuple(user.teams or ()),
         )
 
 
@@ -43,7 +45,8 @@ def find_user(session: Session, username: str) -> User | None:
 
 
 def create_user(
-    session: Session, username: str, password: str, roles: list[str], display_name: str = ""
+    session: Session, username: str, password: str, roles: list[str], display_name: str = "",
+    teams: list[str] | None = None,
 ) -> User:
     """Create an enabled operator with at least one existing role."""
     if not USERNAME.match(username):
@@ -58,7 +61,8 @@ def create_user(
     missing = sorted(set(roles) - {role.name for role in found})
     if missing:
         raise RequestError(f"unknown role(s): {', '.join(missing)}")
-    user = User(username=username, display_name=display_name, password_hash=hash_password(password), roles=found)
+    user = User(username=username, display_name=display_name, password_hash=hash_password(password), roles=found,
+                teams=sorted(set(teams or ())))
     session.add(user)
     session.flush()
     return user

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import click
 
-DEMO_USERS = [
-    ("agent", "agent", "Demo Agent"),
-    ("admin", "admin", "Demo Admin"),
-    ("auditor", "auditor", "Demo Auditor"),
-    ("owner", "system_owner", "Demo System Owner"),
+DEMO_USERS = [  # username, role, display name, teams
+    ("agent", "agent", "Demo Agent", []),
+    ("admin", "admin", "Demo Admin", []),
+    ("auditor", "auditor", "Demo Auditor", []),
+    ("owner", "system_owner", "Demo System Owner", ["marketing-team", "customer-care-team"]),
 ]
 
 
@@ -104,11 +104,11 @@ def ensure_demo_users(session, reset_passwords: bool = False) -> list[tuple[str,
     from portal.audit.record import Actor, Event, record
 
     made = []
-    for username, role, display_name in DEMO_USERS:
+    for username, role, display_name, teams in DEMO_USERS:
         password = secrets.token_urlsafe(12)
         user = find_user(session, username)
         if user is None:
-            create_user(session, username, password, [role], display_name)
+            create_user(session, username, password, [role], display_name, teams)
             record(session, Actor("demo"), Event(action="user.create", target=username, details={"roles": [role]}))
         elif reset_passwords:
             user.password_hash = hash_password(password)

@@ -17,6 +17,7 @@ from portal.accounts.service import Operator
 from portal.adapters.base import Adapter, SystemResult
 from portal.adapters.fanout import fan_out
 from portal.audit.record import Actor, Event, record
+from portal.catalog.live import LiveCatalog
 from portal.errors import PermissionDenied, ResourceNotFound
 from portal.lookup.numbers import NumberPolicy
 from portal.rbac.masking import apply_mask
@@ -61,15 +62,15 @@ class CustomerView:
 
 
 class LookupService:
-    def __init__(self, adapters: list[Adapter], executor: Executor, deadline_s: float, numbers: NumberPolicy) -> None:
-        self.adapters = adapters
+    def __init__(self, catalog: LiveCatalog, executor: Executor, deadline_s: float, numbers: NumberPolicy) -> None:
+        self.catalog = catalog
         self.executor = executor
         self.deadline_s = deadline_s
         self.numbers = numbers
 
-    def visible_adapters(self, operator: Operator) -> list[Adapter]:
+    def visible_adapters(self, operator: Operator, session: Session) -> list[Adapter]:
         return [
-            adapter for adapter in self.adapters
+            adapter for adapter in self.catalog.adapters(session)
             if adapter.config.enabled and permits(operator.permissions, f"system.{adapter.id}.view")
         ]
 
@@ -80,7 +81,7 @@ class LookupService:
             raise PermissionDenied("your roles do not allow customer lookups")
         number = self.numbers.normalise(typed_number)
         correlation_id = uuid.uuid4().hex
-        adapters = self.visible_adapters(operator)
+        adapters = self.visible_adapters(operator, session)
         started = time.perf_counter()
         results = fan_out(adapters, number, deadline_s=self.deadline_s, executor=self.executor,
                           correlation_id=correlation_id)
@@ -100,8 +101,8 @@ class LookupService:
                   actor: Actor) -> str:
         """The system's own screen for the customer, after checking and recording the opening."""
         number = self.numbers.normalise(typed_number)
-        adapter = next((a for a in self.adapters if a.id == system_id and a.config.enabled), None)
-        if adapter is None or adapter.config.deep_link is None:
+        adapter = self.catalog.get(session, system_id)
+        if adapter is None or not adapter.config.enabled or adapter.config.deep_link is None:
             raise ResourceNotFound(f"no quick channel for system {system_id!r}")
         if not permits(operator.permissions, f"system.{system_id}.open"):
             raise PermissionDenied(f"your roles do not allow opening {adapter.config.name}")

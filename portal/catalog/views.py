@@ -1,0 +1,128 @@
+"""Admin pages for adapters: list, register, edit as TOML, history, delete, and the test console."""
+
+from __future__ import annotations
+
+import tomllib
+
+import tomli_w
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask_wtf import FlaskForm
+from wtforms import StringField, TextAreaField
+from wtforms.validators import DataRequired, Length
+
+from portal.catalog.service import CatalogService
+from portal.db import get_session
+from portal.errors import InvalidDocument, RequestError
+from portal.rbac.decorators import require
+from portal.sso.identity import current_actor, current_operator
+
+bp = Blueprint("catalog", __name__, url_prefix="/admin/adapters")
+
+NEW_ADAPTER_TEMPLATE = '''id = "my-system"
+name = "My system"
+kind = "html"
+timeout_s = 2.0
+url = "http://127.0.0.1:8207/member"
+params = { msisdn = "{customer}" }
+not_found = "//div[@id='not-found']"
+
+[fields.tier]
+path = "css:#tier"
+label = "Tier"
+'''
+
+
+class DocumentForm(FlaskForm):
+    document = TextAreaField("Adapter (TOML)", validators=[DataRequired(), Length(max=200_000)])
+
+
+class TestForm(FlaskForm):
+    number = StringField("Customer number", validators=[DataRequired(), Length(max=40)])
+
+
+class DeleteForm(FlaskForm):
+    pass
+
+
+def catalog() -> CatalogService:
+    return current_app.extensions["portal.catalog_service"]
+
+
+def parse_toml(text: str) -> dict:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidDocument(None, f"not valid TOML: {exc}") from exc
+
+
+@bp.get("")
+@require()
+def index():
+    adapters = catalog().list(get_session(), current_operator())
+    return render_template("admin/adapters.html", adapters=adapters)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@require()
+def new():
+    catalog().list(get_session(), current_operator())  # the same permission check as the list
+    form = DocumentForm()
+    if not form.is_submitted():
+        form.document.data = NEW_ADAPTER_TEMPLATE
+    elif form.validate():
+        try:
+            info = catalog().create(get_session(), current_operator(), current_actor(), parse_toml(form.document.data))
+        except RequestError as exc:
+            return render_template("admin/adapter_new.html", form=form, error=exc.detail), exc.http_status
+        flash(f"Adapter {info.id} registered (version {info.version}). Test it below.", "info")
+        return redirect(url_for("catalog.show", adapter_id=info.id))
+    return render_template("admin/adapter_new.html", form=form)
+
+
+@bp.route("/<adapter_id>", methods=["GET", "POST"])
+@require()
+def show(adapter_id: str):
+    info = catalog().get(get_session(), current_operator(), adapter_id)
+    form = DocumentForm()
+    status, error = 200, None
+    if form.is_submitted() and form.validate():
+        try:
+            info = catalog().update(get_session(), current_operator(), current_actor(), adapter_id,
+                                    parse_toml(form.document.data))
+            flash(f"Saved as version {info.version}.", "info")
+            return redirect(url_for("catalog.show", adapter_id=adapter_id))
+        except RequestError as exc:
+            status, error = exc.http_status, exc.detail
+    elif not form.is_submitted():
+        form.document.data = tomli_w.dumps(info.document)
+    return render_template("admin/adapter.html", info=info, form=form, error=error, test_form=TestForm(),
+                           delete_form=DeleteForm(), report=None,
+                           history=catalog().history(get_session(), current_operator(), adapter_id)), status
+
+
+@bp.post("/<adapter_id>/test")
+@require()
+def test(adapter_id: str):
+    info = catalog().get(get_session(), current_operator(), adapter_id)
+    test_form = TestForm()
+    report, error, status = None, None, 200
+    if test_form.validate():
+        timeout = current_app.extensions["portal.settings"].lookup_deadline_s
+        try:
+            report = catalog().test(get_session(), current_operator(), current_actor(), adapter_id,
+                                    test_form.number.data, timeout)
+        except RequestError as exc:
+            error, status = exc.detail, exc.http_status
+    form = DocumentForm(formdata=None, document=tomli_w.dumps(info.document))
+    return render_template("admin/adapter.html", info=info, form=form, error=error, test_form=test_form,
+                           delete_form=DeleteForm(), report=report,
+                           history=catalog().history(get_session(), current_operator(), adapter_id)), status
+
+
+@bp.post("/<adapter_id>/delete")
+@require()
+def delete(adapter_id: str):
+    if DeleteForm().validate():
+        catalog().delete(get_session(), current_operator(), current_actor(), adapter_id)
+        flash(f"Adapter {adapter_id} deleted; its history is kept.", "info")
+    return redirect(url_for("catalog.index"))
