@@ -1,9 +1,13 @@
 """The `portal` command: database, users and tokens, adapters."""
 
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 
 from portal.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -85,3 +89,31 @@ def test_backoffice_says_which_port_is_taken(backoffice):
     assert result.exit_code == 1
     assert "cannot listen on port 8201" in result.output
     assert "Is another `portal demo` or `portal backoffice` running?" in result.output
+
+
+def test_adapters_check_names_file_key_and_reason(run, tmp_path):
+    good = REPO / "config" / "adapters" / "loyalty.toml"
+    bad = tmp_path / "broken.toml"
+    bad.write_text(good.read_text().replace('timeout_s = 2.0', 'timeout_s = "soon"'))
+    result = run("adapters", "check", str(good), str(bad))
+    assert result.exit_code == 1
+    assert f"{bad}: timeout_s:" in result.output and "1 adapter(s) valid, 1 invalid" in result.output
+    result = run("adapters", "check")
+    assert result.exit_code == 0 and "12 adapter(s) valid, 0 invalid" in result.output
+
+
+@pytest.mark.backoffice
+def test_adapters_add_then_test_from_the_cli(run, tmp_path, backoffice):
+    run("db", "upgrade")
+    run("users", "create", "mkt", "--role", "system_owner", "--team", "marketing-team", "--password-stdin",
+        input="a good long password\n")
+    document = tmp_path / "points2.toml"
+    document.write_text((REPO / "config/adapters/loyalty.toml").read_text().replace('id = "loyalty"', 'id = "points2"'))
+    result = run("adapters", "add", str(document), "--as", "mkt")
+    assert result.exit_code == 0 and "registered points2 (version 1)" in result.output
+    result = run("adapters", "test", "points2", "13800000000", "--as", "mkt")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("points2: ok in") and "tier" in result.output
+    assert "--- raw answer (excerpt) ---" in result.output
+    result = run("adapters", "test", "points2", "13900000000", "--as", "mkt")
+    assert result.exit_code == 1 and "not_found" in result.output

@@ -8,6 +8,7 @@ from portal.db import get_session
 from portal.errors import InvalidCustomerNumber
 from portal.lookup.service import LookupService
 from portal.rbac.decorators import require
+from portal.rbac.policy import permits
 from portal.sso.identity import current_actor, current_operator
 
 bp = Blueprint("lookup", __name__)
@@ -24,6 +25,9 @@ def quick_channel_url(system_id: str, number: str) -> str:
 @bp.get("/")
 @require()
 def home():
+    granted = current_operator().permissions
+    if not permits(granted, "customer.lookup") and (permits(granted, "adapters.manage") or permits(granted, "adapters.own")):
+        return redirect(url_for("catalog.index"))  # land where this operator's work is
     return render_template("home.html")
 
 

@@ -85,3 +85,15 @@ def test_security_headers(client, agent):
 def test_health_endpoints(client):
     assert client.get("/healthz").get_json() == {"status": "ok"}
     assert client.get("/readyz").get_json()["database"] == "ok"
+
+
+@pytest.mark.parametrize(("role", "landing"), [("agent", None), ("admin", "/admin/adapters"),
+                                               ("system_owner", "/admin/adapters"), ("auditor", None)])
+def test_each_role_lands_on_its_own_start_page(client, make_user, login, role, landing):
+    make_user("someone", role)
+    login("someone")
+    response = client.get("/")
+    if landing:
+        assert response.status_code == 302 and response.headers["Location"] == landing
+    else:
+        assert response.status_code == 200

@@ -1,0 +1,100 @@
+"""Admin pages for adapters: list, register from TOML, edit, test console, delete."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+KNOWN = "13800000000"
+
+
+def points_toml(owner="marketing-team", name="Points (registered)") -> str:
+    text = (REPO / "config/adapters/loyalty.toml").read_text()
+    text = text.replace('id = "loyalty"', 'id = "points2"').replace('name = "Loyalty points"', f'name = "{name}"')
+    return re.sub(r'owner = "[^"]*"', f'owner = "{owner}"', text)
+
+
+@pytest.fixture
+def signed_in_owner(app, login, db):
+    from portal.accounts.service import create_user
+
+    create_user(db, "mkt", "a long password", ["system_owner"], teams=["marketing-team"])
+    create_user(db, "bill", "a long password", ["system_owner"], teams=["billing-team"])
+    db.commit()
+    assert login("mkt", "a long password").status_code == 302
+
+
+def register(client, csrf, text):
+    page = client.get("/admin/adapters/new").get_data(as_text=True)
+    return client.post("/admin/adapters/new", data={"document": text, "csrf_token": csrf(page)})
+
+
+def test_owner_lists_registers_and_edits(client, signed_in_owner, csrf):
+    listing = client.get("/admin/adapters").get_data(as_text=True)
+    assert "boss" in listing and "Register a new adapter" in listing
+
+    response = register(client, csrf, points_toml())
+    assert response.status_code == 302 and response.headers["Location"] == "/admin/adapters/points2"
+    page = client.get("/admin/adapters/points2").get_data(as_text=True)
+    assert "version 1, changed by mkt" in page and "Save as a new version" in page
+
+    edited = points_toml(name="Points club")
+    response = client.post("/admin/adapters/points2", data={"document": edited, "csrf_token": csrf(page)})
+    assert response.status_code == 302
+    page = client.get("/admin/adapters/points2").get_data(as_text=True)
+    assert "Points club" in page and "version 2" in page
+    assert page.count("<td>mkt</td>") == 2  # two versions in the history
+
+
+def test_broken_toml_and_bad_keys_are_shown_and_the_text_kept(client, signed_in_owner, csrf):
+    response = register(client, csrf, "id = ")
+    assert response.status_code == 422 and "not valid TOML" in response.get_data(as_text=True)
+    bad = points_toml().replace("timeout_s = 2.0", "timeout_s = 2.0\ncolour = 'blue'")
+    response = register(client, csrf, bad)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422 and "colour: unknown key" in page and "colour = &#39;blue&#39;" in page
+
+
+@pytest.mark.backoffice
+def test_test_console_shows_fields_and_raw_answer(client, signed_in_owner, csrf, backoffice):
+    register(client, csrf, points_toml())
+    page = client.get("/admin/adapters/points2").get_data(as_text=True)
+    response = client.post("/admin/adapters/points2/test", data={"number": KNOWN, "csrf_token": csrf(page)})
+    result = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert 'badge status-ok' in result and "Raw answer (excerpt)" in result
+    assert "&lt;html" in result.lower()  # the raw answer is escaped, never rendered
+
+
+def test_file_adapter_page_is_read_only(client, signed_in_owner):
+    page = client.get("/admin/adapters/boss").get_data(as_text=True)
+    assert "defined in a file" in page and "Save as a new version" not in page
+
+
+def test_other_team_cannot_edit_or_delete(client, signed_in_owner, csrf, login):
+    register(client, csrf, points_toml())
+    client.get("/logout")
+    assert login("bill", "a long password").status_code == 302
+    page = client.get("/admin/adapters/points2").get_data(as_text=True)
+    assert "Save as a new version" not in page and "Delete adapter" not in page
+    response = client.post("/admin/adapters/points2", data={"document": points_toml(owner="billing-team"),
+                                                            "csrf_token": csrf(page)})
+    assert response.status_code == 403
+    response = client.post("/admin/adapters/points2/delete", data={"csrf_token": csrf(page)})
+    assert response.status_code == 403
+
+
+def test_delete_keeps_history(client, signed_in_owner, csrf):
+    register(client, csrf, points_toml())
+    page = client.get("/admin/adapters/points2").get_data(as_text=True)
+    response = client.post("/admin/adapters/points2/delete", data={"csrf_token": csrf(page)})
+    assert response.status_code == 302
+    listing = client.get("/admin/adapters").get_data(as_text=True)
+    assert "Adapter points2 deleted; its history is kept." in listing
+    assert 'href="/admin/adapters/points2"' not in listing
+
+
+def test_agents_get_403_on_admin_pages(client, agent):
+    assert client.get("/admin/adapters").status_code == 403
+    assert client.get("/admin/adapters/boss").status_code == 403
