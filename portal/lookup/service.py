@@ -5,6 +5,7 @@ Engine code: takes a database session and an :class:`Operator`, knows nothing of
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from concurrent.futures import Executor
@@ -22,6 +23,8 @@ from portal.errors import PermissionDenied, ResourceNotFound
 from portal.lookup.numbers import NumberPolicy
 from portal.rbac.masking import apply_mask
 from portal.rbac.policy import permits
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,8 @@ class LookupService:
         results = fan_out(adapters, number, deadline_s=self.deadline_s, executor=self.executor,
                           correlation_id=correlation_id)
         elapsed_ms = int(round((time.perf_counter() - started) * 1000))
+        log.info("lookup %s by %s of %s in %d ms: %s", correlation_id, operator.username, number, elapsed_ms,
+                 " ".join(f"{a.id}={r.status.value}" for a, r in zip(adapters, results)))
         systems = [self._present(adapter, result, operator, link_for(adapter.id, number))
                    for adapter, result in zip(adapters, results)]
         record(session, actor, Event(
