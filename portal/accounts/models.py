@@ -31,6 +31,11 @@ class Role(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     # Permission names of DESIGN §4 (``*`` allowed inside a segment).
     permissions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Sensitivity class -> "show" | "mask" | "hide"; "*" is the default for classes not named.
+    field_grants: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    # Content rules (see portal.rbac.rules): which customers and records this role sees.
+    content_rules: Mapped[list[dict]] = mapped_column(JSON, default=list)
+    builtin: Mapped[bool] = mapped_column(default=False)
 
 
 class User(Base):
@@ -39,6 +44,9 @@ class User(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[Optional[str]] = mapped_column(String(254))
+    phone: Mapped[Optional[str]] = mapped_column(String(32))
+    region: Mapped[Optional[str]] = mapped_column(String(64))
     password_hash: Mapped[Optional[str]] = mapped_column(String(255))
     enabled: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -13,11 +13,12 @@ from portal.accounts.models import ApiToken, Role, User
 from portal.accounts.passwords import MIN_PASSWORD_LENGTH, hash_password, needs_rehash, verify_password
 from portal.accounts.tokens import display_prefix, new_token, token_hash
 from portal.errors import RequestError, ResourceNotFound
+from portal.rbac.policy import AccessPolicy, RoleGrant
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Operator:
     """The signed-in operator as the engine sees them (no ORM, no Flask)."""
 
@@ -25,8 +26,13 @@ class Operator:
     username: str
     display_name: str
     roles: tuple[str, ...]
-    permissions: frozenset[str]
+    policy: AccessPolicy
     teams: tuple[str, ...] = ()
+    region: str | None = None
+
+    @property
+    def permissions(self) -> frozenset[str]:
+        return self.policy.permissions
 
     @classmethod
     def of(cls, user: User) -> Operator:
@@ -35,8 +41,10 @@ class Operator:
             username=user.username,
             display_name=user.display_name or user.username,
             roles=tuple(user.role_names),
-            permissions=frozenset(user.permissions),
+            policy=AccessPolicy([RoleGrant.from_data(role.name, role.permissions, role.field_grants,
+                                                     role.content_rules) for role in user.roles]),
             teams=tuple(user.teams or ()),
+            region=user.region,
         )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, current_app, jsonify, request
 
 from portal.db import get_session
 from portal.lookup.views import quick_channel_url
@@ -19,3 +19,14 @@ def customer(number: str):
         number, current_operator(), get_session(), current_actor(), link_for=quick_channel_url
     )
     return jsonify(view.to_dict())
+
+
+@bp.post("/customers/<number>/reveal")
+@require("customer.reveal")
+def reveal(number: str):
+    body = request.get_json(silent=True) or {}
+    system_id, field_name = str(body.get("system", "")), str(body.get("field", ""))
+    value = current_app.extensions["portal.lookup"].reveal(
+        number, system_id, field_name, current_operator(), get_session(), current_actor()
+    )
+    return jsonify({"customer": number, "system": system_id, "field": field_name, "value": value})

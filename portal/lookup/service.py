@@ -9,7 +9,7 @@ import logging
 import time
 import uuid
 from concurrent.futures import Executor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -19,9 +19,9 @@ from portal.adapters.base import Adapter, SystemResult
 from portal.adapters.fanout import fan_out
 from portal.audit.record import Actor, Event, record
 from portal.catalog.live import LiveCatalog
-from portal.errors import PermissionDenied, ResourceNotFound
+from portal.errors import BackendError, PermissionDenied, ResourceNotFound
 from portal.lookup.numbers import NumberPolicy
-from portal.rbac.masking import apply_mask
+from portal.rbac.redact import Redacted, redact
 from portal.rbac.policy import permits
 
 log = logging.getLogger(__name__)
@@ -37,13 +37,14 @@ class SystemView:
     labels: dict[str, str]
     table_labels: dict[str, str]
     masked: list[str]
+    rows_withheld: dict[str, int]
     deep_link: str | None
 
     def to_dict(self) -> dict[str, Any]:
         body = self.result.to_dict()
         body.update(
             name=self.name, kind=self.kind, labels=self.labels, table_labels=self.table_labels,
-            masked=self.masked, deep_link=self.deep_link,
+            masked=self.masked, rows_withheld=self.rows_withheld, deep_link=self.deep_link,
         )
         return body
 
@@ -54,6 +55,7 @@ class CustomerView:
     elapsed_ms: int
     correlation_id: str
     systems: list[SystemView] = field(default_factory=list)
+    withheld: int = 0  # systems a content rule withholds for this customer
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +63,7 @@ class CustomerView:
             "elapsed_ms": self.elapsed_ms,
             "correlation_id": self.correlation_id,
             "systems": [system.to_dict() for system in self.systems],
+            "withheld_systems": self.withheld,
         }
 
 
@@ -80,10 +83,17 @@ class LookupService:
     def lookup(self, typed_number: str, operator: Operator, session: Session, actor: Actor,
                link_for=lambda system_id, number: None) -> CustomerView:
         """Ask every system the operator may see, at once, and record that they asked."""
-        if not permits(operator.permissions, "customer.lookup"):
+        if not operator.policy.permits("customer.lookup"):
             raise PermissionDenied("your roles do not allow customer lookups")
         number = self.numbers.normalise(typed_number)
         correlation_id = uuid.uuid4().hex
+        customer = operator.policy.customer(number)
+        if not customer.allowed:
+            # Nothing is asked of any system for a customer outside the operator's scope.
+            record(session, actor, Event(action="customer.lookup", customer=number, correlation_id=correlation_id,
+                                         outcome="denied", details={"because": customer.because}))
+            session.commit()
+            raise PermissionDenied(f"customer {number} is outside what your roles may see")
         adapters = self.visible_adapters(operator, session)
         started = time.perf_counter()
         results = fan_out(adapters, number, deadline_s=self.deadline_s, executor=self.executor,
@@ -91,16 +101,19 @@ class LookupService:
         elapsed_ms = int(round((time.perf_counter() - started) * 1000))
         log.info("lookup %s by %s of %s in %d ms: %s", correlation_id, operator.username, number, elapsed_ms,
                  " ".join(f"{a.id}={r.status.value}" for a, r in zip(adapters, results)))
-        systems = [self._present(adapter, result, operator, link_for(adapter.id, number))
-                   for adapter, result in zip(adapters, results)]
+        redacted = [redact(operator.policy, adapter.config, result) for adapter, result in zip(adapters, results)]
+        systems = [self._present(adapter, view, link_for(adapter.id, number))
+                   for adapter, view in zip(adapters, redacted) if view.visible]
         record(session, actor, Event(
             action="customer.lookup", customer=number, correlation_id=correlation_id,
             outcome="success",
             details={"elapsed_ms": elapsed_ms,
-                     "systems": {s.result.system_id: s.result.status.value for s in systems}},
+                     "systems": {r.system_id: r.status.value for r in results},
+                     "withheld": [r.result.system_id for r in redacted if not r.visible]},
         ))
         session.commit()
-        return CustomerView(customer=number, elapsed_ms=elapsed_ms, correlation_id=correlation_id, systems=systems)
+        return CustomerView(customer=number, elapsed_ms=elapsed_ms, correlation_id=correlation_id, systems=systems,
+                            withheld=sum(not r.visible for r in redacted))
 
     def deep_link(self, system_id: str, typed_number: str, operator: Operator, session: Session,
                   actor: Actor) -> str:
@@ -117,22 +130,43 @@ class LookupService:
         session.commit()
         return url
 
+    def reveal(self, typed_number: str, system_id: str, field_name: str, operator: Operator, session: Session,
+               actor: Actor) -> str | None:
+        """One masked value in clear, for a role holding ``customer.reveal``; always audited."""
+        policy = operator.policy
+        if not policy.permits("customer.reveal"):
+            raise PermissionDenied("your roles do not allow revealing masked values")
+        number = self.numbers.normalise(typed_number)
+        if not policy.customer(number).allowed:
+            raise PermissionDenied(f"customer {number} is outside what your roles may see")
+        adapter = next((a for a in self.visible_adapters(operator, session) if a.id == system_id), None)
+        if adapter is None or field_name not in adapter.config.fields:
+            raise ResourceNotFound(f"no field {field_name!r} in system {system_id!r} for you")
+        grant = policy.field(adapter.config.fields[field_name].sensitivity)
+        if grant.action == "hide":
+            raise PermissionDenied(f"{field_name!r} is hidden for your roles and cannot be revealed")
+        result = adapter.lookup(number, timeout=self.deadline_s)
+        if result.status.value != "ok":
+            raise BackendError(f"{adapter.config.name} did not answer: {result.error or result.status.value}")
+        if not policy.system(system_id, result.fields).allowed:
+            raise PermissionDenied(f"{adapter.config.name} is withheld for this customer")
+        record(session, actor, Event(action="customer.reveal", target=f"{system_id}.{field_name}", customer=number,
+                                     details={"system": system_id, "field": field_name}))
+        session.commit()
+        value = result.fields.get(field_name)
+        return None if value is None else str(value)
+
     @staticmethod
-    def _present(adapter: Adapter, result: SystemResult, operator: Operator, link: str | None) -> SystemView:
+    def _present(adapter: Adapter, redacted: Redacted, link: str | None) -> SystemView:
         config = adapter.config
-        may_reveal = permits(operator.permissions, "customer.reveal")
-        fields = dict(result.fields)
-        masked = []
-        for name, spec in config.fields.items():
-            if spec.mask and not may_reveal and fields.get(name) is not None:
-                fields[name] = apply_mask(str(fields[name]), spec.mask)
-                masked.append(name)
+        shown = set(redacted.result.fields)
         return SystemView(
-            result=replace(result, fields=fields),
+            result=redacted.result,
             name=config.name,
             kind=config.kind,
-            labels={name: config.label_of(name) for name in config.fields},
+            labels={name: config.label_of(name) for name in config.fields if name in shown},
             table_labels={name: spec.label or name.replace("_", " ").capitalize() for name, spec in config.tables.items()},
-            masked=masked,
+            masked=redacted.masked,
+            rows_withheld=redacted.rows_withheld,
             deep_link=link if config.deep_link else None,
         )

@@ -26,3 +26,24 @@ document.addEventListener("DOMContentLoaded", () => {
   const fromHash = tabs.find((t) => "#" + t.getAttribute("aria-controls") === location.hash);
   select(fromHash || tabs[0], false);
 });
+
+// Reveal one masked value on request (audited on the server); the clear value is fetched only now.
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("button.reveal");
+  if (!button) return;
+  const token = document.querySelector('meta[name="csrf-token"]').content;
+  button.disabled = true;
+  const response = await fetch(button.dataset.url, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "X-CSRFToken": token },
+    body: JSON.stringify({ system: button.dataset.system, field: button.dataset.field }),
+  });
+  const body = await response.json();
+  const cell = button.closest("dd");
+  if (response.ok) {
+    cell.textContent = body.value === null ? "—" : body.value;
+  } else {
+    button.disabled = false;
+    button.title = body.detail || "could not reveal";
+  }
+});
