@@ -151,3 +151,9 @@ def token(app, make_user):
 def csrf():
     """Pull the CSRF token out of a page's HTML."""
     return csrf_token
+
+
+@pytest.fixture(scope="session")
+def reset_postgres():
+    """Empty the PostgreSQL schema (for fixtures wider than one test)."""
+    return _reset_postgres

@@ -47,6 +47,8 @@ class User(Base):
     email: Mapped[Optional[str]] = mapped_column(String(254))
     phone: Mapped[Optional[str]] = mapped_column(String(32))
     region: Mapped[Optional[str]] = mapped_column(String(64))
+    # Every session carries the epoch it started in; raising it ends all of them at once.
+    session_epoch: Mapped[int] = mapped_column(default=0)
     password_hash: Mapped[Optional[str]] = mapped_column(String(255))
     enabled: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -108,6 +108,7 @@ class CatalogService:
     # --- changing ----------------------------------------------------------------------
 
     def create(self, session: Session, operator: Operator, actor: Actor, document: dict[str, Any]) -> AdapterInfo:
+        self._require_reader(operator)
         document = self._with_default_owner(document, operator)
         adapter_id = self._validate(document)
         self._may_own(operator, document.get("owner"))

@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
 
 SESSION_USER_KEY = "uid"
+SESSION_EPOCH_KEY = "epoch"
 
 
 def init_app(app: Flask) -> None:
@@ -42,8 +43,8 @@ def load_operator() -> None:
     if user_id is None:
         return
     user = get_session().get(User, user_id)
-    if user is None or not user.enabled:
-        session.clear()
+    if user is None or not user.enabled or session.get(SESSION_EPOCH_KEY) != user.session_epoch:
+        session.clear()  # removed, disabled, or an admin ended this operator's sessions
         return
     g.operator, g.auth_method = Operator.of(user), "session"
 
@@ -68,6 +69,7 @@ def start_session(user: User) -> None:
     session.clear()
     session.permanent = True
     session[SESSION_USER_KEY] = user.id
+    session[SESSION_EPOCH_KEY] = user.session_epoch
 
 
 def end_session() -> None:

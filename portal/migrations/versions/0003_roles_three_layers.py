@@ -1,4 +1,5 @@
-"""Three-layer roles (field grants, content rules), the supervisor role, operator contact data.
+"""Three-layer roles (field grants, content rules), the supervisor role, operator contact data,
+and a session epoch per operator (bumped to end all their sessions).
 
 Revision ID: 0003
 Revises: 0002
@@ -34,6 +35,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("email", sa.String(254), nullable=True))
         batch.add_column(sa.Column("phone", sa.String(32), nullable=True))
         batch.add_column(sa.Column("region", sa.String(64), nullable=True))
+        batch.add_column(sa.Column("session_epoch", sa.Integer(), nullable=False, server_default="0"))
 
     roles = sa.table("roles", sa.column("name", sa.String), sa.column("description", sa.Text),
                      sa.column("permissions", sa.JSON), sa.column("field_grants", sa.JSON),
@@ -49,6 +51,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("DELETE FROM roles WHERE name = 'supervisor'")
     with op.batch_alter_table("users") as batch:
+        batch.drop_column("session_epoch")
         batch.drop_column("region")
         batch.drop_column("phone")
         batch.drop_column("email")

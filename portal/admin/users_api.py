@@ -1,0 +1,68 @@
+"""``/api/v1/users``: operators (DESIGN §5)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request, url_for
+
+from portal.accounts import admin
+from portal.db import get_session
+from portal.errors import InvalidDocument
+from portal.rbac.decorators import require
+from portal.sso.identity import current_actor
+
+bp = Blueprint("users_api", __name__, url_prefix="/api/v1/users")
+
+
+def body() -> dict:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise InvalidDocument(None, "send a JSON object (Content-Type: application/json)")
+    return data
+
+
+@bp.get("")
+@require("users.manage")
+def list_users():
+    return jsonify({"users": [admin.user_document(u) for u in admin.list_users(get_session())]})
+
+
+@bp.post("")
+@require("users.manage")
+def create_user():
+    user = admin.create(get_session(), current_actor(), body())
+    response = jsonify(admin.user_document(user))
+    response.status_code = 201
+    response.headers["Location"] = url_for("users_api.get_user", username=user.username)
+    return response
+
+
+@bp.get("/<username>")
+@require("users.manage")
+def get_user(username: str):
+    return jsonify(admin.user_document(admin.get_user(get_session(), username)))
+
+
+@bp.patch("/<username>")
+@require("users.manage")
+def update_user(username: str):
+    data = body()
+    password = data.pop("password", None)
+    session = get_session()
+    user = admin.update(session, current_actor(), username, data) if data else admin.get_user(session, username)
+    if password is not None:
+        admin.reset_password(session, current_actor(), username, password)
+    return jsonify(admin.user_document(user))
+
+
+@bp.delete("/<username>")
+@require("users.manage")
+def delete_user(username: str):
+    admin.delete(get_session(), current_actor(), username)
+    return "", 204
+
+
+@bp.delete("/<username>/sessions")
+@require("users.manage")
+def end_sessions(username: str):
+    admin.end_sessions(get_session(), current_actor(), username)
+    return "", 204
