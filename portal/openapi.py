@@ -16,6 +16,22 @@ bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
 _PROBLEM = {"description": "A problem (RFC 9457)",
             "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
 
+def _op(summary: str, ok: str = "200", body: str | None = None, params: tuple[str, ...] = (),
+        errors: tuple[str, ...] = ("401", "403")) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "parameters": [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params],
+        "responses": {ok: {"description": "Success"}, **{code: _PROBLEM for code in errors}},
+    }
+    if body:
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": {"$ref": body}}}}
+    return operation
+
+
+_ADAPTER = "#/components/schemas/AdapterDocument"
+_USER = "#/components/schemas/User"
+_ROLE = "#/components/schemas/Role"
+
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "Service-desk portal API", "version": __version__},
@@ -34,7 +50,40 @@ DOCUMENT: dict[str, Any] = {
                     "400": _PROBLEM, "401": _PROBLEM, "403": _PROBLEM,
                 },
             }
-        }
+        },
+        "/customers/{number}/reveal": {"post": _op("Reveal one masked value (audited)", params=("number",),
+                                                   errors=("401", "403", "404", "502"))},
+        "/adapters": {"get": _op("List adapters"), "post": _op("Register an adapter", "201", _ADAPTER,
+                                                               errors=("401", "403", "409", "422"))},
+        "/adapters/{id}": {
+            "get": _op("One adapter and its document", params=("id",), errors=("401", "403", "404")),
+            "put": _op("Replace an adapter's document (a new version)", body=_ADAPTER, params=("id",),
+                       errors=("401", "403", "404", "409", "422")),
+            "delete": _op("Delete an adapter (its history stays)", "204", params=("id",),
+                          errors=("401", "403", "404", "409")),
+        },
+        "/adapters/{id}/versions": {"get": _op("Version history", params=("id",), errors=("401", "403", "404"))},
+        "/adapters/{id}/test": {"post": _op("Run one adapter for one number (owners and admins; audited)",
+                                            params=("id",), errors=("400", "401", "403", "404", "409"))},
+        "/users": {"get": _op("List operators"), "post": _op("Create an operator", "201", _USER,
+                                                             errors=("401", "403", "409", "422"))},
+        "/users/{username}": {
+            "get": _op("One operator", params=("username",), errors=("401", "403", "404")),
+            "patch": _op("Change an operator (or reset the password)", body=_USER, params=("username",),
+                         errors=("401", "403", "404", "409", "422")),
+            "delete": _op("Delete an operator", "204", params=("username",), errors=("401", "403", "404", "409")),
+        },
+        "/users/{username}/sessions": {"delete": _op("End all sessions of an operator", "204",
+                                                     params=("username",), errors=("401", "403", "404"))},
+        "/users/import": {"post": _op("Bulk import operators from a legacy CSV (dry run unless apply=true)",
+                                      errors=("401", "403", "422"))},
+        "/roles": {"get": _op("List roles"), "post": _op("Create a role", "201", _ROLE,
+                                                         errors=("401", "403", "409", "422"))},
+        "/roles/{name}": {
+            "get": _op("One role", params=("name",), errors=("401", "403", "404")),
+            "put": _op("Replace a role", body=_ROLE, params=("name",), errors=("401", "403", "404", "409", "422")),
+            "delete": _op("Delete a role nobody holds", "204", params=("name",), errors=("401", "403", "404", "409")),
+        },
     },
     "components": {
         "securitySchemes": {
@@ -58,6 +107,18 @@ DOCUMENT: dict[str, Any] = {
                 "table_labels": {"type": "object", "additionalProperties": {"type": "string"}},
                 "masked": {"type": "array", "items": {"type": "string"}},
                 "deep_link": {"type": ["string", "null"], "description": "The audited quick channel"}}},
+            "AdapterDocument": {"type": "object", "description": "The adapter TOML document as JSON (docs/adapters.md)",
+                                "required": ["id", "name", "kind"], "additionalProperties": True},
+            "User": {"type": "object", "properties": {
+                "username": {"type": "string"}, "display_name": {"type": "string"}, "email": {"type": "string"},
+                "phone": {"type": "string"}, "region": {"type": "string"}, "enabled": {"type": "boolean"},
+                "roles": {"type": "array", "items": {"type": "string"}},
+                "teams": {"type": "array", "items": {"type": "string"}}, "password": {"type": "string"}}},
+            "Role": {"type": "object", "properties": {
+                "name": {"type": "string"}, "description": {"type": "string"},
+                "permissions": {"type": "array", "items": {"type": "string"}},
+                "field_grants": {"type": "object", "additionalProperties": {"enum": ["show", "mask", "hide"]}},
+                "content_rules": {"type": "array", "items": {"type": "object"}}}},
             "CustomerView": {"type": "object", "required": ["customer", "elapsed_ms", "systems"], "properties": {
                 "customer": {"type": "string"}, "elapsed_ms": {"type": "integer"},
                 "correlation_id": {"type": "string"},

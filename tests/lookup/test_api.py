@@ -139,3 +139,12 @@ def test_openapi_document_describes_the_customer_endpoint(client):
     assert document["openapi"].startswith("3.")
     operation = document["paths"]["/customers/{number}"]["get"]
     assert set(operation["responses"]) == {"200", "400", "401", "403"}
+
+
+def test_openapi_lists_every_api_route(app, client):
+    document = client.get("/api/v1/openapi.json").get_json()
+    documented = {"/api/v1" + path.replace("{id}", "<adapter_id>").replace("{number}", "<number>")
+                  .replace("{username}", "<username>").replace("{name}", "<name>") for path in document["paths"]}
+    routes = {rule.rule for rule in app.url_map.iter_rules()
+              if rule.rule.startswith("/api/v1/") and not rule.rule.endswith("openapi.json")}
+    assert routes <= documented, routes - documented
