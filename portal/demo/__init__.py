@@ -11,6 +11,10 @@ Modules, one job each:
 * :mod:`~portal.demo.ui` — each system's own screen for one customer (quick channels);
 * :mod:`~portal.demo.web` and :mod:`~portal.demo.servers` — WSGI helpers, safe XML
   parsing, and the loopback servers (keep-alive, TCP_NODELAY, latency, hang, quick stop);
+* :mod:`~portal.demo.faults` and :mod:`~portal.demo.fault_payloads` — injected faults
+  (latency, HTTP errors, junk, hangs, resets, oversized answers, XML bombs, XXE, wrong
+  charsets, login pages), per system and per request, and their bytes per protocol;
+* :mod:`~portal.demo.control` — the fault-control endpoint on 127.0.0.1:8200;
 * :mod:`~portal.demo.backoffice` — :class:`BackOffice`, which runs them all.
 
 Nothing runs at import time; import :mod:`portal.demo.backoffice` to start systems.

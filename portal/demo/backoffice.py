@@ -5,7 +5,15 @@
     with BackOffice(latency={"boss": 0.2}) as office:   # every port bound, or an error naming the port
         office.hang("rbt")              # rbt accepts requests and never answers
         office.stop_system("mail")      # mail refuses connections (portal status: unavailable)
-        office.reset()                  # all up, default latency, no hangs
+        office.inject("vas", "http_error", times=2, status=502)   # vas's next two answers: HTTP 502
+        office.inject("boss", "hang", number="13800000000")       # only requests about that customer
+        office.clear_faults()           # (or office.clear_faults("boss"))
+        office.reset()                  # all up, default latency, no hangs, no faults
+
+Faults (:data:`FAULTS`, what each looks like per protocol: :mod:`portal.demo.faults`)
+can also be injected from another process through the control endpoint on
+127.0.0.1:8200 (:mod:`portal.demo.control`), which a whole back office serves
+alongside its systems.
 
 Each :class:`SimulatedSystem` owns a :class:`~portal.demo.servers.Control`
 (latency and hang, applied inside the handlers before every answer of the
@@ -24,8 +32,13 @@ from urllib.parse import quote
 
 from portal.demo import html_systems, soap_systems, ui, xml_systems
 from portal.demo.catalogue import SYSTEM_IDS, SystemSpec, get_spec
+from portal.demo.control import CONTROL_HOST, CONTROL_PORT, control_app
+from portal.demo.faults import FAULTS, FaultBook, make_fault
 from portal.demo.servers import BindFailed, Control, Listener, http_listener, tcp_listener
 from portal.demo.socket_systems import HANDLERS
+
+__all__ = ["BackOffice", "BackOfficeError", "CONTROL_PORT", "ControlEndpoint", "DEMO_CREDENTIALS", "FAULTS",
+           "SimulatedSystem"]
 
 #: Service accounts of the systems that need a login; ``portal demo`` exports them as
 #: ``PORTAL_CRED_<ID>_USERNAME`` / ``PORTAL_CRED_<ID>_PASSWORD`` for the adapters.
@@ -67,6 +80,7 @@ class SimulatedSystem:
         self.base_url = f"http://{host}:{spec.port}"
         self.default_latency = latency
         self.control = Control(latency)
+        self.faults = FaultBook(spec, self.control)  # kept across stop_system/start_system, like latency
         self._listeners: list[Listener] = []
         self._lock = threading.Lock()
 
@@ -92,12 +106,12 @@ class SimulatedSystem:
             port = self.port
             try:
                 if self.protocol == "socket":
-                    started.append(tcp_listener(self.host, port, HANDLERS[self.id], self.control))
+                    started.append(tcp_listener(self.host, port, HANDLERS[self.id], self.control, self.faults))
                     port = self.ui_port
                     started.append(http_listener(self.host, port, ui.screen_app(self.spec), self.control))
                 else:
                     app = _APP_BUILDERS[self.protocol](self.spec, self.host)
-                    started.append(http_listener(self.host, port, app, self.control))
+                    started.append(http_listener(self.host, port, app, self.control, self.faults))
             except BindFailed as exc:
                 self.control.close()
                 deadline = time.monotonic() + STOP_BUDGET_S
@@ -116,11 +130,49 @@ class SimulatedSystem:
                 listener.stop(deadline)
 
 
+class ControlEndpoint:
+    """The fault-control endpoint's listener, started and stopped like a system (always on loopback)."""
+
+    id = "control"
+
+    def __init__(self, office: BackOffice, port: int) -> None:
+        self.port = port
+        self.url = f"http://{CONTROL_HOST}:{port}/faults"
+        self._office = office
+        self._control = Control()  # no latency, no hang: the endpoint must answer while systems hang
+        self._listener: Listener | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._listener is not None
+
+    def start(self) -> None:
+        if self._listener is None:
+            self._control.open()
+            try:
+                self._listener = http_listener(CONTROL_HOST, self.port, control_app(self._office), self._control)
+            except BindFailed as exc:
+                self._control.close()
+                raise BackOfficeError(self.id, self.port, exc.reason) from exc
+
+    def stop(self, deadline: float | None = None) -> None:
+        listener, self._listener = self._listener, None
+        self._control.close()
+        if listener is not None:
+            listener.stop(time.monotonic() + STOP_BUDGET_S if deadline is None else deadline)
+
+
 class BackOffice:
-    """The twelve simulated systems (or the chosen ``systems``), started and stopped together."""
+    """The twelve simulated systems (or the chosen ``systems``), started and stopped together.
+
+    ``control`` serves the fault-control endpoint on 127.0.0.1:``control_port``;
+    by default a whole back office does and a chosen few systems do not (so a
+    test can run a second, partial back office beside the whole one).
+    """
 
     def __init__(self, host: str = "127.0.0.1", latency: float | Mapping[str, float] | None = None,
-                 systems: Iterable[str] | None = None) -> None:
+                 systems: Iterable[str] | None = None, control: bool | None = None,
+                 control_port: int = CONTROL_PORT) -> None:
         wanted = set(SYSTEM_IDS if systems is None else systems)
         unknown = wanted - set(SYSTEM_IDS)
         if unknown:
@@ -132,6 +184,8 @@ class BackOffice:
             system_id: SimulatedSystem(get_spec(system_id), host, _latency_of(latency, system_id))
             for system_id in SYSTEM_IDS if system_id in wanted  # catalogue order
         }
+        serve_control = systems is None if control is None else control
+        self.control_endpoint = ControlEndpoint(self, control_port) if serve_control else None
 
     def __enter__(self) -> BackOffice:
         return self.start()
@@ -143,10 +197,16 @@ class BackOffice:
     def running(self) -> bool:
         return any(system.running for system in self.systems.values())
 
+    @property
+    def control_url(self) -> str | None:
+        """``http://127.0.0.1:8200/faults``, or None when this back office serves no control endpoint."""
+        return self.control_endpoint.url if self.control_endpoint else None
+
     def start(self) -> BackOffice:
-        """Start every system not running yet; on a taken port stop what this call started and raise."""
-        started: list[SimulatedSystem] = []
-        for system in self.systems.values():
+        """Start every system (and the control endpoint) not running yet; on a taken port undo and raise."""
+        started: list[SimulatedSystem | ControlEndpoint] = []
+        endpoint = [self.control_endpoint] if self.control_endpoint else []
+        for system in [*self.systems.values(), *endpoint]:
             if system.running:
                 continue
             try:
@@ -158,10 +218,12 @@ class BackOffice:
         return self
 
     def stop(self) -> None:
-        """Everything down, hangs released, threads joined; well under two seconds."""
-        _stop_together(list(self.systems.values()))  # hung requests are dropped, not answered
+        """Everything down, hangs released, faults cleared, threads joined; well under two seconds."""
+        endpoint = [self.control_endpoint] if self.control_endpoint else []
+        _stop_together([*self.systems.values(), *endpoint])  # hung requests are dropped, not answered
         for system in self.systems.values():
             system.control.set_hang(False)
+            system.faults.clear()
 
     def stop_system(self, system_id: str) -> None:
         """Close the system's port(s): new connections are refused until :meth:`start_system`."""
@@ -180,11 +242,35 @@ class BackOffice:
         self._system(system_id).control.set_hang(on)
 
     def reset(self) -> None:
-        """All systems running, configured default latency, no hangs."""
+        """All systems running, configured default latency, no hangs, no faults."""
         for system in self.systems.values():
             system.control.set_hang(False)
             system.control.latency = system.default_latency
+            system.faults.clear()
         self.start()
+
+    def inject(self, system_id: str, fault: str, *, times: int | None = None, number: str | None = None,
+               **params: object) -> None:
+        """Make the system's next ``times`` requests (None: all until cleared) hit ``fault``.
+
+        ``number``: only requests about that customer. ``params`` depend on the
+        fault (``seconds`` for latency, ``status`` for http_error, ``bytes`` and
+        ``declared`` for oversized). Faults of one system apply in the order they
+        were injected. ValueError for an unknown fault or a bad parameter.
+        """
+        system = self._system(system_id)
+        system.faults.add(make_fault(fault, times, number, **params))
+
+    def clear_faults(self, system_id: str | None = None) -> None:
+        """Remove the faults of one system (or all); requests they hold or delay are released."""
+        systems = [self._system(system_id)] if system_id is not None else list(self.systems.values())
+        for system in systems:
+            system.faults.clear()
+
+    def active_faults(self, system_id: str | None = None) -> list[dict[str, object]]:
+        """The faults in force: system, fault, times_left, number, params, served (requests hit so far)."""
+        systems = [self._system(system_id)] if system_id is not None else list(self.systems.values())
+        return [entry for system in systems for entry in system.faults.describe()]
 
     def serve_forever(self) -> None:
         """Start (if needed) and block until KeyboardInterrupt, then stop."""
@@ -220,7 +306,7 @@ def _latency_of(latency: float | Mapping[str, float] | None, system_id: str) -> 
     return _checked_latency(latency)
 
 
-def _stop_together(systems: list[SimulatedSystem]) -> None:
+def _stop_together(systems: list[SimulatedSystem | ControlEndpoint]) -> None:
     """Stop systems in parallel: each accept loop takes up to a poll interval to notice."""
     deadline = time.monotonic() + STOP_BUDGET_S
     threads = [threading.Thread(target=s.stop, args=(deadline,), name=f"demo-stop-{s.id}", daemon=True)

@@ -112,7 +112,8 @@ class _Sessions:
             self._seen.pop(token or "", None)
 
 
-def _login_page(spec: SystemSpec, error: str | None = None) -> Response:
+def login_page(spec: SystemSpec, error: str | None = None) -> Response:
+    """The sign-in page, HTTP 200 (also what the ``login_page`` fault shows, byte for byte)."""
     message = f'<p id="login-error">{h(error)}</p>' if error else ""
     body = (f"<h1>Ticket Desk — sign in</h1>{message}\n"
             '<form id="login" method="post" action="/login">'
@@ -132,13 +133,13 @@ def _complaints_app(spec: SystemSpec) -> App:
     @app.route("/login", methods=("GET", "POST"))
     def login(request: Request) -> Response:
         if request.method == "GET":
-            return _login_page(spec)
+            return login_page(spec)
         user = request.form.get("username", "")
         password = request.form.get("password", "")
         good = (hmac.compare_digest(user.encode(), COMPLAINTS_USERNAME.encode())
                 & hmac.compare_digest(password.encode(), COMPLAINTS_PASSWORD.encode()))
         if not good:
-            return _login_page(spec, "Invalid user name or password.")
+            return login_page(spec, "Invalid user name or password.")
         response = redirect("/", code=303)
         response.set_cookie(SESSION_COOKIE, sessions.create(), httponly=True, samesite="Lax", path="/")
         return response
@@ -153,7 +154,7 @@ def _complaints_app(spec: SystemSpec) -> App:
     @app.route("/")
     def home(request: Request) -> Response:
         if not signed_in(request):
-            return _login_page(spec)
+            return login_page(spec)
         body = ('<h1>Ticket Desk</h1><form id="search" action="/tickets">'
                 '<input name="msisdn"> <button>Find tickets</button></form>')
         return html_response(page(spec.name, body))
@@ -161,7 +162,7 @@ def _complaints_app(spec: SystemSpec) -> App:
     @app.route("/tickets")
     def tickets(request: Request) -> Response:
         if not signed_in(request):
-            return _login_page(spec)
+            return login_page(spec)
         number = request.args.get("msisdn", "").strip()
         if not number:
             return _missing_number(spec)

@@ -13,7 +13,10 @@ Plain ``werkzeug.serving`` and ``socketserver`` are close, but not enough:
   and handler threads are recorded, sockets shut down and threads joined;
 * a port that is taken raises :class:`BindFailed` (werkzeug calls ``sys.exit``);
 * latency and "hang" are applied inside the handler, before answering, by the
-  system's :class:`Control`, so a client really waits.
+  system's :class:`Control`, so a client really waits;
+* injected faults (:mod:`portal.demo.faults`) are looked up per request, after
+  the request is read and before it is answered, by the listener's ``faults``
+  book (data listeners only).
 """
 
 from __future__ import annotations
@@ -24,9 +27,12 @@ import socket
 import socketserver
 import threading
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
+
+if TYPE_CHECKING:  # a run-time import would cycle: faults -> fault_payloads -> socket_systems -> servers
+    from portal.demo.faults import FaultBook
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +111,31 @@ class Control:
                 self._cond.wait(left)
             return False
 
+    def notify(self) -> None:
+        """Wake every :meth:`wait_while` so it re-checks its predicate (faults were cleared)."""
+        with self._cond:
+            self._cond.notify_all()
+
+    def wait_while(self, predicate: Callable[[], bool], timeout: float | None = None) -> bool:
+        """Block while ``predicate()`` holds, at most ``timeout`` s; False if the system stopped meanwhile.
+
+        ``predicate`` is re-checked whenever :meth:`notify` (or a stop) wakes the waiters.
+        """
+        with self._cond:
+            if self._closed:
+                return False
+            generation = self._generation
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while self._generation == generation and predicate():
+                if deadline is None:
+                    self._cond.wait()
+                    continue
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+            return self._generation == generation
+
 
 class _Tracking:
     """Mixin for socketserver servers: TCP_NODELAY, live connections and threads recorded."""
@@ -113,10 +144,12 @@ class _Tracking:
     daemon_threads = True
     block_on_close = False
     control: Control
+    faults: FaultBook | None
     socket: socket.socket
 
-    def _init_tracking(self, control: Control) -> None:
+    def _init_tracking(self, control: Control, faults: FaultBook | None) -> None:
         self.control = control
+        self.faults = faults
         self._live_lock = threading.Lock()
         self._live_conns: set[socket.socket] = set()
         self._live_threads: set[threading.Thread] = set()
@@ -182,8 +215,9 @@ class _Tracking:
 class HttpServer(_Tracking, ThreadedWSGIServer):
     """werkzeug's threaded WSGI server with the changes listed in the module docstring."""
 
-    def __init__(self, host: str, port: int, app: WSGIApp, control: Control) -> None:
-        self._init_tracking(control)
+    def __init__(self, host: str, port: int, app: WSGIApp, control: Control,
+                 faults: FaultBook | None = None) -> None:
+        self._init_tracking(control, faults)
         super().__init__(host, port, app, handler=KeepAliveHandler)
 
 
@@ -193,8 +227,8 @@ class TcpServer(_Tracking, socketserver.ThreadingTCPServer):
     request_queue_size = 64
 
     def __init__(self, host: str, port: int, handler: type[socketserver.BaseRequestHandler],
-                 control: Control) -> None:
-        self._init_tracking(control)
+                 control: Control, faults: FaultBook | None = None) -> None:
+        self._init_tracking(control, faults)
         super().__init__((host, port), handler)
 
 
@@ -211,11 +245,24 @@ class KeepAliveHandler(WSGIRequestHandler):
         if not self.server.control.wait_turn():  # type: ignore[attr-defined]
             self.close_connection = True  # stopped while waiting: drop without an answer
             return
+        faults: FaultBook | None = self.server.faults  # type: ignore[attr-defined]
+        fault = faults.take(self.path.encode("latin-1", "replace") + b"\n" + body) if faults else None
+        if fault is not None and not faults.prelude(fault, self.connection, [self.rfile]):  # type: ignore[union-attr]
+            self.close_connection = True  # hung and released, reset, or stopped: no answer
+            return
         environ = self.make_environ()
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
-        status, headers, payload = _call_app(self.server.app, environ)
-        self._send(status, headers, payload)
+
+        def normal() -> tuple[str, list[tuple[str, str]], bytes]:
+            # Called lazily: most faults replace the answer; some (wrong_charset, xml_bomb) rework it.
+            return _call_app(self.server.app, environ)
+
+        if fault is None:
+            self._send(*normal())
+            return
+        reply = faults.http_answer(fault, normal)  # type: ignore[union-attr]
+        self._send(reply.status, reply.headers, reply.body, close=reply.close, length=reply.length)
 
     def _read_body(self) -> bytes | None:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -237,20 +284,26 @@ class KeepAliveHandler(WSGIRequestHandler):
             return None
         return body
 
-    def _send(self, status: str, headers: list[tuple[str, str]], payload: bytes, close: bool = False) -> None:
-        if close:
+    def _send(self, status: str, headers: list[tuple[str, str]], payload: bytes | Iterable[bytes],
+              close: bool = False, length: int | None = None) -> None:
+        """Send one answer; a streamed ``payload`` (chunks) declares ``length``, or none if None."""
+        if isinstance(payload, bytes):
+            length = len(payload)
+        if close or length is None:  # without a length, only closing the connection ends the body
             self.close_connection = True
         code, _, reason = status.partition(" ")
         self.send_response(int(code), reason)
         for name, value in headers:
             if name.lower() not in ("content-length", "connection", "transfer-encoding"):
                 self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
+        if length is not None:
+            self.send_header("Content-Length", str(length))
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(payload)
+            for chunk in [payload] if isinstance(payload, bytes) else payload:
+                self.wfile.write(chunk)  # a client that gives up mid-stream ends this with an OSError
         self.wfile.flush()
 
     def version_string(self) -> str:
@@ -310,11 +363,13 @@ class Listener:
             log.warning("port %s: %d handler thread(s) still running after stop", self.port, len(leaked))
 
 
-def http_listener(host: str, port: int, app: WSGIApp, control: Control) -> Listener:
+def http_listener(host: str, port: int, app: WSGIApp, control: Control,
+                  faults: FaultBook | None = None) -> Listener:
     """Bind ``host:port`` (raises :class:`BindFailed`) and serve ``app`` in a thread."""
-    return Listener(HttpServer(host, port, app, control))
+    return Listener(HttpServer(host, port, app, control, faults))
 
 
-def tcp_listener(host: str, port: int, handler: type[socketserver.BaseRequestHandler], control: Control) -> Listener:
+def tcp_listener(host: str, port: int, handler: type[socketserver.BaseRequestHandler], control: Control,
+                 faults: FaultBook | None = None) -> Listener:
     """Bind ``host:port`` (raises :class:`BindFailed`) and serve ``handler`` in a thread."""
-    return Listener(TcpServer(host, port, handler, control))
+    return Listener(TcpServer(host, port, handler, control, faults))

@@ -28,10 +28,13 @@ server answers each before reading the next and closes after
 from __future__ import annotations
 
 import socketserver
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Iterable
 
 from portal.demo import data
 from portal.demo.servers import IDLE_TIMEOUT_S
+
+if TYPE_CHECKING:  # faults (through fault_payloads) imports this module
+    from portal.demo.faults import FaultBook
 
 MAX_LINE = 256
 MAX_MMS_PAYLOAD = 4096
@@ -59,10 +62,24 @@ class _Framed(socketserver.BaseRequestHandler):
                 return
             if not self.server.control.wait_turn():  # type: ignore[attr-defined]
                 return  # the system was stopped while this request waited
+            chunks = self.reply(request)
+            if chunks is None:
+                return  # an injected fault: hung and released, reset, or the system stopped
             try:
-                self.request.sendall(self.answer(request))
+                for chunk in chunks:
+                    self.request.sendall(chunk)
             except OSError:
                 return
+
+    def reply(self, request: bytes) -> Iterable[bytes] | None:
+        """The answer, or what an injected fault sends instead; None: drop the connection unanswered."""
+        faults: FaultBook | None = self.server.faults  # type: ignore[attr-defined]
+        fault = faults.take(request) if faults is not None else None
+        if fault is None:
+            return [self.answer(request)]
+        if not faults.prelude(fault, self.request, [self.reader]):  # type: ignore[union-attr]
+            return None
+        return faults.socket_answer(fault, request, lambda: self.answer(request))  # type: ignore[union-attr]
 
     def finish(self) -> None:
         self.reader.close()

@@ -13,6 +13,21 @@ from types import SimpleNamespace
 import pytest
 import requests
 
+#: How each system is asked about a customer, for the fault tests: (port, path) of the HTTP
+#: systems (body None: GET with ?msisdn=), or the framing of the socket systems.
+HTTP_ASKS = {
+    "loyalty": (8207, "/member", None),
+    "complaints": (8208, "/tickets", None),
+    "rbt": (8209, "/rbt/subscriber", None),
+    "vas": (8204, "/vas/subscriptions",
+            '<v:query xmlns:v="urn:demotel:vas:v1"><v:msisdn>{n}</v:msisdn></v:query>'),
+    "wap": (8206, "/wap/profile", '<w:query xmlns:w="urn:demotel:wap:v1"><w:msisdn>{n}</w:msisdn></w:query>'),
+    "boss": (8201, "/boss", ('<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
+                             '<b:GetSubscriber xmlns:b="urn:demotel:boss:v1"><b:msisdn>{n}</b:msisdn>'
+                             "</b:GetSubscriber></soap:Body></soap:Envelope>")),
+}
+SOCKET_PORTS = {"smsc": 8210, "mms": 8211, "mail": 8212}
+
 
 @pytest.fixture
 def http():
@@ -62,6 +77,58 @@ def wait_until(predicate, timeout: float = 2.0) -> bool:
             return True
         time.sleep(0.01)
     return predicate()
+
+
+def http_request(system_id: str, number: str) -> bytes:
+    """The raw HTTP/1.1 request asking ``system_id`` about ``number``."""
+    _, path, body = HTTP_ASKS[system_id]
+    if body is None:
+        return f"GET {path}?msisdn={number} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+    payload = body.format(n=number).encode()
+    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/xml\r\n"
+            f"Content-Length: {len(payload)}\r\n\r\n").encode() + payload
+
+
+def ask_http(session: requests.Session, system_id: str, number: str = "13800000000", **kwargs) -> requests.Response:
+    port, path, body = HTTP_ASKS[system_id]
+    url = f"http://127.0.0.1:{port}{path}"
+    kwargs.setdefault("timeout", 5)
+    if body is None:
+        return session.get(url, params={"msisdn": number}, **kwargs)
+    return session.post(url, data=body.format(n=number).encode(), headers={"Content-Type": "text/xml"}, **kwargs)
+
+
+def socket_request(system_id: str, number: str) -> bytes:
+    if system_id == "smsc":
+        return f"HIST {number}\n".encode()
+    if system_id == "mms":
+        payload = f"msisdn={number}".encode("gbk")
+        return len(payload).to_bytes(4, "big") + payload
+    return f"{number}\n".encode()
+
+
+def read_socket_answer(system_id: str, sock: socket.socket) -> bytes:
+    """One answer in the system's framing: a line, a length-prefixed frame (prefix kept), 80 bytes."""
+    if system_id == "smsc":
+        return recv_line(sock)
+    if system_id == "mms":
+        prefix = recv_exactly(sock, 4)
+        return prefix + recv_exactly(sock, int.from_bytes(prefix, "big"))
+    return recv_exactly(sock, 80)
+
+
+def ask_socket(system_id: str, number: str = "13800000000", timeout: float = 2.0) -> bytes:
+    with connect(SOCKET_PORTS[system_id], timeout) as sock:
+        sock.sendall(socket_request(system_id, number))
+        return read_socket_answer(system_id, sock)
+
+
+@pytest.fixture
+def wire() -> SimpleNamespace:
+    """Ask a system about a customer in its own protocol: wire.http(session, id, n), wire.socket(id, n), ..."""
+    return SimpleNamespace(http=ask_http, socket=ask_socket, http_request=http_request,
+                           socket_request=socket_request, read_socket_answer=read_socket_answer,
+                           http_ports={k: v[0] for k, v in HTTP_ASKS.items()}, socket_ports=SOCKET_PORTS)
 
 
 @pytest.fixture
