@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from flask.cli import with_appcontext
 
 from portal.errors import PortalError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from portal.accounts.importer import Change
 
 
 @click.group()
@@ -77,3 +82,52 @@ def users_list() -> None:
         for user in session.scalars(select(User).order_by(User.username)):
             state = "enabled" if user.enabled else "disabled"
             click.echo(f"{user.username:20} {state:9} {', '.join(user.role_names)}")
+
+
+@users.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--apply", "apply", is_flag=True, help="Write the changes (all or nothing); without it, a dry run.")
+@click.option("--mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Legacy names -> portal roles: CSV 'legacy,role' or TOML '[roles] legacy = \"role\"'.")
+@click.option("--encoding", type=click.Choice(["auto", "utf-8", "gbk"], case_sensitive=False), default="auto",
+              show_default=True, help="The CSV's encoding; auto tries UTF-8 (with or without BOM), then GBK.")
+@with_appcontext
+def users_import(file: Path, apply: bool, mapping: Path | None, encoding: str) -> None:
+    """Import operators from a legacy system's CSV; prints the report, exits 1 on errors."""
+    from portal.accounts.importer import ImportRequest, normalize_encoding, run_import
+    from portal.audit.record import Actor
+    from portal.db import get_database
+
+    request = ImportRequest(data=file.read_bytes(), filename=file.name, encoding=normalize_encoding(encoding),
+                            mapping=mapping.read_bytes() if mapping else None,
+                            mapping_filename=mapping.name if mapping else "", apply=apply)
+    with get_database().session() as session:
+        try:
+            report = run_import(session, Actor("cli"), request)
+        except PortalError as exc:
+            raise click.ClickException(exc.detail) from exc
+    # Errors first: they decide whether anything can be applied.
+    for line in report.errors:
+        click.echo(f"line {line.line}: error {line.username}: {'; '.join(line.errors)}")
+    for line in report.lines:
+        if line.action in ("create", "update"):
+            changes = ", ".join(_change_text(line.action, change) for change in line.changes)
+            click.echo(f"line {line.line}: {line.action} {line.username}: {changes}")
+    click.echo(report.summary.text())
+    if apply:
+        click.echo(report.outcome())
+    if report.summary.error:
+        click.get_current_context().exit(1)
+
+
+def _change_text(action: str, change: Change) -> str:
+    def show(value: object) -> str:
+        if isinstance(value, list):
+            return "|".join(value) or "-"
+        if isinstance(value, bool):
+            return str(value).lower()
+        return "-" if value in (None, "") else str(value)
+
+    if action == "create":
+        return f"{change.attribute} {show(change.after)}"
+    return f"{change.attribute} {show(change.before)} -> {show(change.after)}"
