@@ -14,7 +14,6 @@ No Flask here: the CLI, the API and the upload page all call :func:`run_import`.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -23,6 +22,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from portal.accounts.admin import ADMIN_PERMISSION, EMAIL, PHONE  # the shapes the operator admin accepts
 from portal.accounts.import_csv import RoleMapping, decode, normalize_encoding, parse_mapping, read_rows, split_roles
 from portal.accounts.models import Role, User, user_roles
 from portal.accounts.service import USERNAME
@@ -33,13 +33,9 @@ from portal.rbac.policy import permits
 __all__ = ["Change", "ImportPlan", "ImportReport", "ImportRequest", "LineResult", "Summary", "normalize_encoding",
            "plan_import", "run_import"]
 
-# The same shapes the operator admin accepts.
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-PHONE = re.compile(r"^\+?[0-9][0-9 -]{2,30}$")
 # Legacy exports spell the state in many ways; the Chinese ones use 启用/停用 (or 正常/禁用).
 STATUS = {**dict.fromkeys(("enabled", "active", "1", "启用", "正常"), True),
           **dict.fromkeys(("disabled", "inactive", "0", "停用", "禁用"), False)}
-ADMIN_PERMISSION = "users.manage"
 # (model attribute, CSV column, longest value) in report order.
 ATTRIBUTES = (("display_name", "name", 200), ("email", "email", 254), ("phone", "phone", 32),
               ("region", "region", 64), ("enabled", "status", 0), ("roles", "roles", 0))
