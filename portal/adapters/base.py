@@ -11,11 +11,17 @@ Adapters know nothing of users, roles or Flask.
 
 from __future__ import annotations
 
+import codecs
+import contextlib
+import contextvars
 import enum
 import logging
+import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
@@ -26,6 +32,9 @@ from portal.errors import BackendError, BackendTimeout
 log = logging.getLogger(__name__)
 
 Row = dict[str, Any]
+
+#: How much of a raw answer the test console shows (characters).
+RAW_EXCERPT_CHARS = 4000
 
 
 class Status(str, enum.Enum):
@@ -46,9 +55,13 @@ class SystemResult:
     tables: dict[str, list[Row]] = field(default_factory=dict)
     elapsed_ms: int = 0
     error: str | None = None
+    # The start of what the system answered, only when the caller asked for it
+    # (the owners' test console). Never part of the agents' view: it is raw,
+    # unmasked back-office data.
+    raw_excerpt: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
+    def to_dict(self, include_raw: bool = False) -> dict[str, Any]:
+        body = {
             "system_id": self.system_id,
             "status": self.status.value,
             "fields": dict(self.fields),
@@ -56,6 +69,9 @@ class SystemResult:
             "elapsed_ms": self.elapsed_ms,
             "error": self.error,
         }
+        if include_raw:
+            body["raw_excerpt"] = self.raw_excerpt
+        return body
 
 
 @dataclass
@@ -66,6 +82,50 @@ class Extracted:
     tables: dict[str, list[Row]] = field(default_factory=dict)
 
 
+class RawRecorder:
+    """Keeps the last raw answer a kind received during one lookup (for the test console).
+
+    Kinds record what came off the wire; decoding and cutting happen once, at the
+    end, and only the first :data:`RAW_EXCERPT_CHARS` characters are ever decoded,
+    so capturing a 2 MB answer costs next to nothing.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # SOAP's transport may record from zeep's call path
+        self._data: bytes | str | None = None
+        self._encoding: str | None = None
+
+    def record(self, data: bytes | str, encoding: str | None = None) -> None:
+        with self._lock:
+            self._data = data
+            self._encoding = encoding
+
+    @property
+    def empty(self) -> bool:
+        return self._data is None
+
+    def excerpt(self, limit: int = RAW_EXCERPT_CHARS) -> str | None:
+        with self._lock:
+            data, encoding = self._data, self._encoding
+        if data is None:
+            return None
+        if isinstance(data, str):
+            return data[:limit]
+        return _decode_excerpt(data, encoding, limit)
+
+
+def _decode_excerpt(data: bytes, encoding: str | None, limit: int) -> str:
+    """Text when the bytes are text in ``encoding`` (UTF-8 if unknown), else ``repr`` of the bytes."""
+    head = data[: limit * 4]  # no charset needs more than 4 bytes per character
+    try:
+        decoder = codecs.getincrementaldecoder(encoding or "utf-8")(errors="strict")
+        # final=False: a character cut in half at the end of ``head`` is not an error.
+        text = decoder.decode(head, final=len(head) == len(data))
+    except (LookupError, UnicodeDecodeError):
+        return repr(data[:limit])[:limit]
+    return text[:limit]
+
+
 @dataclass(frozen=True)
 class LookupContext:
     """Per-call facts: when the answer is no longer wanted, and the lookup's id."""
@@ -73,6 +133,12 @@ class LookupContext:
     deadline: float  # time.monotonic() value
     correlation_id: str | None = None
     budget: float | None = None  # the seconds this lookup was given, for messages people read
+    recorder: RawRecorder | None = None  # set when the caller asked for the raw answer
+
+    def record_raw(self, data: bytes | str, encoding: str | None = None) -> None:
+        """Note the raw answer just received; the last one recorded wins. Free when not capturing."""
+        if self.recorder is not None:
+            self.recorder.record(data, encoding)
 
     def remaining(self) -> float:
         """Seconds left; raises :class:`BackendTimeout` once the deadline has passed."""
@@ -109,48 +175,74 @@ class Adapter(ABC):
     def close(self) -> None:
         """Release pooled connections. Called when the registry is discarded."""
 
-    def lookup(self, key: str, *, timeout: float | None = None, correlation_id: str | None = None) -> SystemResult:
+    def lookup(
+        self,
+        key: str,
+        *,
+        timeout: float | None = None,
+        correlation_id: str | None = None,
+        capture_raw: bool = False,
+    ) -> SystemResult:
         """Run :meth:`fetch` within ``timeout`` seconds and never raise.
 
         A field declared ``required`` that comes back empty makes the result an
-        ``error``: the system answered, but not what its owner promised.
+        ``error`` saying ``layout changed: <label> not found``: the system
+        answered, but its page or schema no longer has what the owner promised,
+        and blanks would hide that from everybody.
+
+        ``capture_raw`` fills :attr:`SystemResult.raw_excerpt` with the start of
+        the answer (ok or not, whenever one arrived), for the owners' test console.
         """
-        budget = self.config.timeout_s if timeout is None else min(timeout, self.config.timeout_s)
+        budget = self.config.timeout_s if timeout is None else max(0.0, min(timeout, self.config.timeout_s))
         started = time.perf_counter()
+        recorder = RawRecorder() if capture_raw else None
         context = LookupContext(
-            deadline=time.monotonic() + budget, correlation_id=correlation_id, budget=budget
+            deadline=time.monotonic() + budget, correlation_id=correlation_id, budget=budget, recorder=recorder
         )
         try:
+            context.remaining()  # a lookup given no time at all is a timeout, not a connection attempt
             extracted = self.fetch(key, context)
         except BackendError as exc:
-            return self._result(exc.result_status, started, error=exc.detail)
+            return self._result(exc.result_status, started, error=exc.detail, recorder=recorder)
         except Exception:  # a bug in a kind must cost its panel, not the page
             log.exception("adapter %s failed unexpectedly", self.id)
-            return self._result(Status.ERROR, started, error="unexpected adapter failure (logged)")
-        missing = self._missing_required(extracted)
+            return self._result(Status.ERROR, started, error="unexpected adapter failure (logged)", recorder=recorder)
+        missing = self.missing_required(extracted)
         if missing:
-            # A required item that is absent means the answer is not what the owner promised.
-            return self._result(Status.ERROR, started, error=f"required field {missing!r} missing from the answer")
+            return self._result(
+                Status.ERROR, started, error=f"layout changed: {', '.join(missing)} not found", recorder=recorder
+            )
         return SystemResult(
             system_id=self.id,
             status=Status.OK,
             fields=extracted.fields,
             tables=extracted.tables,
             elapsed_ms=_elapsed_ms(started),
+            raw_excerpt=recorder.excerpt() if recorder else None,
         )
 
-    def _missing_required(self, extracted: Extracted) -> str | None:
-        for name, spec in self.config.fields.items():
-            if spec.required and extracted.fields.get(name) in (None, ""):
-                return name
-        return None
+    def missing_required(self, extracted: Extracted) -> list[str]:
+        """Labels (or names) of the ``required`` fields the answer did not fill, in document order."""
+        return [
+            spec.label or name
+            for name, spec in self.config.fields.items()
+            if spec.required and extracted.fields.get(name) in (None, "")
+        ]
 
-    def _result(self, status: str | Status, started: float, error: str) -> SystemResult:
-        return SystemResult(system_id=self.id, status=Status(status), elapsed_ms=_elapsed_ms(started), error=error)
+    def _result(
+        self, status: str | Status, started: float, error: str, recorder: RawRecorder | None = None
+    ) -> SystemResult:
+        return SystemResult(
+            system_id=self.id,
+            status=Status(status),
+            elapsed_ms=_elapsed_ms(started),
+            error=error,
+            raw_excerpt=recorder.excerpt() if recorder else None,
+        )
 
 
 def _elapsed_ms(started: float) -> int:
-    return int(round((time.perf_counter() - started) * 1000))
+    return round((time.perf_counter() - started) * 1000)
 
 
 def format_seconds(seconds: float) -> str:
@@ -162,3 +254,37 @@ def format_seconds(seconds: float) -> str:
 def render_key(template: str, key: str, escape=lambda s: s) -> str:
     """Fill ``{customer}`` in a request template; ``escape`` suits the wire format."""
     return template.replace("{customer}", escape(key))
+
+
+# -- where an adapter document came from ------------------------------------------------
+
+_source: contextvars.ContextVar[str | None] = contextvars.ContextVar("portal_adapter_source", default=None)
+
+
+@contextlib.contextmanager
+def adapter_source(source: str | None) -> Iterator[None]:
+    """Tell kinds built inside this block which file (or database id) their document came from.
+
+    The loader wraps ``cls(config, options)`` in it, so a kind can resolve a
+    path relative to the adapter file (the xml kind's ``xsd``) without every
+    third-party constructor having to take one more argument.
+    """
+    token = _source.set(source)
+    try:
+        yield
+    finally:
+        _source.reset(token)
+
+
+def current_source() -> str | None:
+    """The file (or id) of the adapter being built, when the loader said so."""
+    return _source.get()
+
+
+def current_source_dir() -> Path | None:
+    """The directory of the adapter file being built; ``None`` when it did not come from a file."""
+    source = _source.get()
+    if not source:
+        return None
+    path = Path(source)
+    return path.parent if path.suffix == ".toml" else None

@@ -13,8 +13,10 @@ what agents read is text, not markup layout.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from cssselect import HTMLTranslator, SelectorError
 from lxml import etree
@@ -71,7 +73,7 @@ def first_text(result: Any) -> str | None:
     if isinstance(result, bool):
         return "true" if result else "false"
     if isinstance(result, float):
-        if result != result:  # NaN: string() of nothing numeric
+        if math.isnan(result):  # string() of nothing numeric
             return None
         return str(int(result)) if result.is_integer() else repr(result)
     if isinstance(result, etree._Element):
@@ -86,7 +88,7 @@ def matches(result: Any) -> bool:
     if isinstance(result, list):
         return bool(result)
     if isinstance(result, float):
-        return result == result and result != 0
+        return not math.isnan(result) and result != 0
     return bool(result)
 
 

@@ -10,14 +10,15 @@ matches), the adapter posts the service account's credentials to
 ``login.url``, keeps the session cookie in its session and asks again, once.
 Many lookup threads can see the login page at the same moment; a lock and a
 login *generation* counter make only the first of them log in and let the
-others simply retry with the fresh cookie.
+others simply retry with the fresh cookie. The username and password come from
+:mod:`portal.adapters.secrets` at each login (environment by default, the
+app's encrypted store once it installs one), never from the document.
 """
 
 from __future__ import annotations
 
 import codecs
 import logging
-import os
 import threading
 from typing import Literal
 from urllib.parse import quote
@@ -25,7 +26,7 @@ from urllib.parse import quote
 from lxml import etree
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from portal.adapters import httpclient, xmlsafe
+from portal.adapters import httpclient, secrets, xmlsafe
 from portal.adapters.base import Adapter, Extracted, LookupContext, render_key
 from portal.adapters.config import AdapterConfig
 from portal.adapters.extract import XPathExtractor, compile_path, matches
@@ -124,6 +125,7 @@ class HtmlAdapter(Adapter):
             params=values if opts.method == "GET" else None,
             data=values if opts.method == "POST" else None,
         )
+        context.record_raw(answer.content, self._encoding(answer))
         if not answer.ok:
             root = self._parse_error_page(answer)
             # A 404 page that says "unknown customer" is still a not_found, not an error.
@@ -139,7 +141,11 @@ class HtmlAdapter(Adapter):
             raise httpclient.status_error(answer)
         if not answer.content.strip():
             raise BackendProtocolError("empty page")
-        return self._parse(answer)
+        root = self._parse(answer)
+        if self._encoding(answer) is None:
+            # lxml found the charset in a <meta> tag: the excerpt should read as text too.
+            context.record_raw(answer.content, root.getroottree().docinfo.encoding)
+        return root
 
     def _parse_error_page(self, answer: httpclient.HttpAnswer) -> etree._Element | None:
         """The body of an HTTP error, if it is readable HTML; the status tells the story otherwise."""
@@ -152,8 +158,23 @@ class HtmlAdapter(Adapter):
             return None
 
     def _parse(self, answer: httpclient.HttpAnswer) -> etree._Element:
-        encoding = self.options.charset or answer.encoding
-        return xmlsafe.parse_html(answer.content, encoding=encoding, max_bytes=self.options.max_bytes)
+        return xmlsafe.parse_html(answer.content, encoding=self._encoding(answer), max_bytes=self.options.max_bytes)
+
+    def _encoding(self, answer: httpclient.HttpAnswer) -> str | None:
+        """The adapter's charset, else the header's if Python knows it; ``None`` lets lxml sniff ``<meta>``.
+
+        A header naming a charset nobody knows is the system's mistake, not a
+        reason to lose the page.
+        """
+        if self.options.charset:
+            return self.options.charset
+        if answer.encoding:
+            try:
+                codecs.lookup(answer.encoding)
+            except LookupError:
+                log.debug("adapter %s: unknown charset %r in Content-Type ignored", self.id, answer.encoding)
+                return None
+        return answer.encoding
 
     # -- login ----------------------------------------------------------------
 
@@ -168,7 +189,7 @@ class HtmlAdapter(Adapter):
         try:
             if self._login_generation != generation:
                 return  # another thread logged in while we were waiting for the page
-            username, password = _credentials(login.credentials)
+            username, password = secrets.credentials(login.credentials)
             form = _hidden_inputs(login_root, login.password_field)
             form[login.username_field] = username
             form[login.password_field] = password
@@ -183,15 +204,6 @@ class HtmlAdapter(Adapter):
             log.info("adapter %s logged in to %s", self.id, login.url)
         finally:
             self._login_lock.release()
-
-
-def _credentials(name: str) -> tuple[str, str]:
-    prefix = f"PORTAL_CRED_{name.upper()}"
-    username = os.environ.get(f"{prefix}_USERNAME")
-    password = os.environ.get(f"{prefix}_PASSWORD")
-    if not username or password is None:
-        raise BackendProtocolError(f"credentials {prefix}_* not set")
-    return username, password
 
 
 def _hidden_inputs(root: etree._Element, password_field: str) -> dict[str, str]:

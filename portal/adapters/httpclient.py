@@ -12,6 +12,10 @@ Why not plain ``requests.get``:
   budget for connect + headers and re-arms the socket timeout with what is
   left of the lookup's deadline before every body read.
 * **A size limit** on the (decoded) body, checked while streaming.
+* **The raw answer** for the owners' test console: every body read is noted on
+  the lookup context (a no-op unless the caller asked for it), including the
+  part of an oversized body read before the limit stopped it. Auxiliary
+  documents (a WSDL, an XSD) pass ``record=False`` so they never hide the answer.
 * **Translation at the edge.** requests/urllib3 exceptions become
   ``BackendTimeout`` / ``BackendUnavailable`` / ``BackendProtocolError``
   (``raise ... from exc``), with short messages for people.
@@ -24,8 +28,9 @@ from __future__ import annotations
 
 import logging
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import requests
 import urllib3
@@ -35,7 +40,12 @@ from urllib3.exceptions import DecodeError, NewConnectionError, ProtocolError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from portal.adapters.base import LookupContext
-from portal.errors import BackendError, BackendProtocolError, BackendTimeout, BackendUnavailable
+from portal.errors import (
+    BackendError,
+    BackendProtocolError,
+    BackendTimeout,
+    BackendUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +93,7 @@ def request(
     data: Any = None,
     headers: Mapping[str, str] | None = None,
     allow_redirects: bool = True,
+    record: bool = True,
 ) -> HttpAnswer:
     """Send one request and read the whole body within the context's deadline."""
     all_headers = dict(headers or {})
@@ -107,13 +118,16 @@ def request(
     except Exception as exc:
         raise translate(exc, context) from exc
     try:
-        content = _read_body(response, context, max_bytes)
+        encoding = header_charset(response.headers.get("Content-Type"))
+        content = _read_body(response, context, max_bytes, record=record, encoding=encoding)
+        if record:
+            context.record_raw(content, encoding)
         return HttpAnswer(
             status=response.status_code,
             headers=response.headers,
             content=content,
             url=response.url,
-            encoding=header_charset(response.headers.get("Content-Type")),
+            encoding=encoding,
         )
     finally:
         # After a complete read urllib3 has already put the connection back in
@@ -121,7 +135,15 @@ def request(
         response.close()
 
 
-def _read_body(response: requests.Response, context: LookupContext, max_bytes: int) -> bytes:
+def _read_body(
+    response: requests.Response,
+    context: LookupContext,
+    max_bytes: int,
+    *,
+    record: bool = False,
+    encoding: str | None = None,
+) -> bytes:
+    """The whole body; with ``record``, a body cut short (too large, reset, slow) is noted as far as it came."""
     declared = response.headers.get("Content-Length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
         raise BackendProtocolError(f"response larger than {max_bytes} bytes")
@@ -141,10 +163,15 @@ def _read_body(response: requests.Response, context: LookupContext, max_bytes: i
                 raise BackendProtocolError(f"response larger than {max_bytes} bytes")
             chunks.append(chunk)
     except BackendError:
+        if record and chunks:
+            context.record_raw(b"".join(chunks[:4]), encoding)  # 4 chunks: far more than an excerpt shows
         raise
     except Exception as exc:
+        if record and chunks:
+            context.record_raw(b"".join(chunks[:4]), encoding)
         raise translate(exc, context) from exc
     return b"".join(chunks)
+
 
 
 def _arm_socket(raw: Any, seconds: float) -> None:

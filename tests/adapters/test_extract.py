@@ -10,7 +10,13 @@ from lxml import etree
 
 from portal.adapters import xmlsafe
 from portal.adapters.config import AdapterConfig
-from portal.adapters.extract import XPathExtractor, compile_path, first_text, matches, normalise_space
+from portal.adapters.extract import (
+    XPathExtractor,
+    compile_path,
+    first_text,
+    matches,
+    normalise_space,
+)
 from portal.adapters.soap import dotted, to_text
 from portal.adapters.socket import cut, parse_columns, parse_kv
 

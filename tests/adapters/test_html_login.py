@@ -9,6 +9,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
+from portal.adapters import secrets
 from portal.adapters.base import Status
 
 from .conftest import Reply
@@ -136,3 +137,71 @@ def test_still_on_the_login_page_after_logging_in(web, make_adapter, creds):
     result = adapter.lookup("13800000000")
     assert (result.status, result.error) == (Status.ERROR, "still on the login page after logging in")
     assert len(app.logins) == 1
+
+
+@pytest.fixture
+def provider():
+    """Install a credentials provider for one test; the environment one comes back afterwards."""
+    installed = []
+
+    def install(fn):
+        installed.append(secrets.set_credentials_provider(fn))
+
+    yield install
+    if installed:
+        secrets.set_credentials_provider(installed[0])
+
+
+def test_credentials_come_from_the_installed_provider(web, make_adapter, provider, monkeypatch):
+    app = App(web)
+    monkeypatch.delenv("PORTAL_CRED_TICKETS_USERNAME", raising=False)
+    asked = []
+
+    def store(name):
+        asked.append(name)
+        return ("agent-svc", "s3cret") if name == "tickets" else None
+
+    provider(store)
+    adapter = make_adapter("html", **login_doc(web))
+    result = adapter.lookup("13800000000")
+    assert result.status is Status.OK, result.error
+    assert asked == ["tickets"] and len(app.logins) == 1
+
+
+def test_provider_without_the_credentials_or_failing_gives_a_short_error(web, make_adapter, provider):
+    App(web)
+    provider(lambda name: None)
+    adapter = make_adapter("html", **login_doc(web))
+    result = adapter.lookup("13800000000")
+    assert (result.status, result.error) == (Status.ERROR, "credentials 'tickets' not found in the credential store")
+
+    def broken(name):
+        raise RuntimeError("vault sealed: secret detail")
+
+    provider(broken)
+    result = adapter.lookup("13800000000")
+    assert (result.status, result.error) == (Status.ERROR, "credentials 'tickets' could not be read")
+
+
+def test_rotated_password_is_picked_up_at_the_next_login(web, make_adapter, provider):
+    app = App(web)
+    current = {"password": "old"}
+    provider(lambda name: ("agent-svc", current["password"]))
+    adapter = make_adapter("html", **login_doc(web))
+    assert adapter.lookup("13800000000").error == "login rejected by the system"
+    current["password"] = "s3cret"
+    assert adapter.lookup("13800000000").status is Status.OK
+    assert len(app.logins) == 2
+
+
+def test_set_credentials_provider_none_restores_the_environment(monkeypatch):
+    monkeypatch.setenv("PORTAL_CRED_X_USERNAME", "u")
+    monkeypatch.setenv("PORTAL_CRED_X_PASSWORD", "p")
+    previous = secrets.set_credentials_provider(lambda name: ("other", "pw"))
+    try:
+        assert secrets.credentials("x") == ("other", "pw")
+        secrets.set_credentials_provider(None)
+        assert secrets.credentials("x") == ("u", "p")
+        assert secrets.get_credentials_provider() is secrets.environment_credentials
+    finally:
+        secrets.set_credentials_provider(previous)

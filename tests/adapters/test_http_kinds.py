@@ -140,11 +140,71 @@ def test_connections_are_pooled(web, make_adapter):
     assert len({seen.client_port for seen in web.seen}) == 1, "each lookup opened a new connection"
 
 
-def test_required_field_missing_is_an_error(web, make_adapter):
+def test_required_field_missing_is_layout_drift(web, make_adapter):
     web.route("GET", "/customer/1", Reply(body=b"<html><body>nothing</body></html>"))
     adapter = make_adapter("html", **html_doc(web, fields={"tier": {"path": "//div[@id='tier']", "required": True}}))
     result = adapter.lookup("1")
-    assert (result.status, result.error) == (Status.ERROR, "required field 'tier' missing from the answer")
+    assert (result.status, result.error) == (Status.ERROR, "layout changed: tier not found")
+    assert result.fields == {} and result.tables == {}
+
+
+def test_layout_drift_names_every_missing_required_field_by_label(web, make_adapter):
+    web.route("GET", "/customer/1", Reply(body=b"<html><body><div id='tier'>Gold</div></body></html>"))
+    fields = {
+        "plan": {"path": "//td[@id='plan']", "label": "Plan", "required": True},
+        "tier": {"path": "//div[@id='tier']", "label": "Tier", "required": True},
+        "balance": {"path": "css:span.balance", "label": "Balance", "required": True},
+        "note": {"path": "//p[@id='note']"},  # optional: an empty optional field is not drift
+    }
+    adapter = make_adapter("html", **html_doc(web, fields=fields, tables={}))
+    result = adapter.lookup("1")
+    assert (result.status, result.error) == (Status.ERROR, "layout changed: Plan, Balance not found")
+
+    web.route("GET", "/customer/1", Reply(body=b"<html><body><td id='plan'>P</td><div id='tier'>G</div>"
+                                          b"<span class='balance'>1</span></body></html>"))
+    result = adapter.lookup("1")
+    assert result.status is Status.OK
+    assert result.fields == {"plan": "P", "tier": "G", "balance": "1", "note": None}
+
+
+def test_raw_excerpt_only_when_asked_and_never_in_to_dict(web, make_adapter):
+    web.route("GET", "/customer/1", Reply(body=PAGE.encode()))
+    adapter = make_adapter("html", **html_doc(web))
+    assert adapter.lookup("1").raw_excerpt is None
+    result = adapter.lookup("1", capture_raw=True)
+    assert result.status is Status.OK
+    assert result.raw_excerpt == PAGE
+    assert "raw_excerpt" not in result.to_dict()
+    assert result.to_dict(include_raw=True)["raw_excerpt"] == PAGE
+
+
+def test_raw_excerpt_of_failed_lookups_is_cut_to_4000_characters(web, make_adapter):
+    body = ("<html><body>" + "月" * 6000 + "</body></html>").encode()
+    web.route("GET", "/customer/1", Reply(status=500, body=body))
+    adapter = make_adapter("html", **html_doc(web))
+    result = adapter.lookup("1", capture_raw=True)
+    assert (result.status, result.error) == (Status.ERROR, "HTTP 500 from system")
+    assert result.raw_excerpt == ("<html><body>" + "月" * 6000)[:4000]
+
+    # Refused on its Content-Length alone: nothing was read, so there is nothing to show.
+    web.route("GET", "/customer/1", Reply(body=b"<html>" + b"y" * 9000))
+    result = make_adapter("html", **html_doc(web, max_bytes=4000)).lookup("1", capture_raw=True)
+    assert (result.status, result.raw_excerpt) == (Status.ERROR, None)
+
+
+def test_raw_excerpt_of_binary_answers_is_their_repr(web, make_adapter):
+    web.route("GET", "/customer/1", Reply(body=b"\xff\xfe\x00garbage", content_type="application/octet-stream"))
+    adapter = make_adapter("html", **html_doc(web))
+    result = adapter.lookup("1", capture_raw=True)
+    assert result.raw_excerpt == repr(b"\xff\xfe\x00garbage")
+
+
+def test_unknown_charset_in_the_header_is_ignored_not_fatal(web, make_adapter):
+    web.route("GET", "/customer/1", Reply(body=PAGE.encode(), content_type="text/html; charset=klingon"))
+    adapter = make_adapter("html", **html_doc(web))
+    result = adapter.lookup("1")
+    assert result.status is Status.OK, result.error
+    assert result.fields["tier"] == "Gold member"
 
 
 # -- xml ----------------------------------------------------------------------------------

@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 
 import pytest
+import zeep.cache
 
-from portal.adapters import soap
+from portal.adapters import soap, soapclient
 from portal.adapters.base import Status
 
 from .conftest import Reply, free_port
@@ -193,3 +194,127 @@ def test_unknown_operation_and_bad_arguments(web, make_adapter):
     assert (result.status, result.error) == (Status.ERROR, "operation 'Nope' not in the WSDL")
     result = make_adapter("soap", **soap_doc(web, args={"wrong": "{customer}"})).lookup("1")
     assert result.status is Status.ERROR and result.error.startswith("arguments do not fit Get")
+
+
+# -- WSDL disk cache, WS-Security, limits, raw answers ------------------------------------
+
+
+@pytest.fixture
+def cache_dir(tmp_path):
+    soap.set_cache_dir(tmp_path / "cache")
+    yield tmp_path / "cache"
+    soap.set_cache_dir(None)
+
+
+def test_wsdl_is_cached_on_disk_between_runs(web, make_adapter, cache_dir):
+    serve_wsdl(web)
+    web.route("POST", "/svc", Reply(body=ANSWER, content_type="text/xml"))
+    assert make_adapter("soap", **soap_doc(web)).lookup("1").status is Status.OK
+    assert (cache_dir / soapclient.WSDL_CACHE_FILE).is_file()
+
+    soap.clear_client_cache()  # a new process: no client in memory ...
+    web.route("GET", "/svc", Reply(status=503, body=b"WSDL endpoint down"))  # ... and no WSDL online
+    result = make_adapter("soap", **soap_doc(web)).lookup("1")
+    assert result.status is Status.OK, result.error
+    assert [s.path for s in web.seen if s.method == "GET"] == ["/svc?wsdl"]  # fetched once, ever
+
+    soap.clear_client_cache(disk=True)
+    result = make_adapter("soap", **soap_doc(web)).lookup("1")
+    assert result.error == "HTTP 503 from system for its WSDL"
+
+
+def test_a_tampered_cache_entry_is_refused_and_fetched_again(web, make_adapter, cache_dir):
+    cache = soap.set_cache_dir(cache_dir)
+    url = web.url + "/svc?wsdl"
+    cache.add(url, b'<!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]><d>&x;</d>')
+    serve_wsdl(web)
+    web.route("POST", "/svc", Reply(body=ANSWER, content_type="text/xml"))
+    assert make_adapter("soap", **soap_doc(web)).lookup("1").status is Status.OK
+
+
+def test_unusable_cache_dir_falls_back_to_memory(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    try:
+        cache = soap.set_cache_dir(blocker / "cache")
+        assert isinstance(cache, zeep.cache.InMemoryCache)
+    finally:
+        soap.set_cache_dir(None)
+
+
+def test_ws_security_username_token(web, make_adapter, monkeypatch):
+    monkeypatch.setenv("PORTAL_CRED_BOSS_USERNAME", "portal")
+    monkeypatch.setenv("PORTAL_CRED_BOSS_PASSWORD", "pa55")
+    serve_wsdl(web)
+    web.route("POST", "/svc", Reply(body=ANSWER, content_type="text/xml"))
+    plain = make_adapter("soap", **soap_doc(web, wsse={"credentials": "BOSS"}))
+    digest = make_adapter("soap", **soap_doc(web, wsse={"credentials": "BOSS", "digest": True}))
+    none = make_adapter("soap", **soap_doc(web))
+    assert plain.lookup("1").status is Status.OK
+    body = [s for s in web.seen if s.method == "POST"][-1].body
+    assert b"<wsse:Username>portal</wsse:Username>" in body
+    assert b"#PasswordText\">pa55</wsse:Password>" in body
+
+    assert digest.lookup("1").status is Status.OK
+    body = [s for s in web.seen if s.method == "POST"][-1].body
+    assert b"#PasswordDigest" in body and b"pa55" not in body and b"<wsse:Nonce" in body
+
+    assert none.lookup("1").status is Status.OK  # the same shared client, without a token
+    assert b"wsse" not in [s for s in web.seen if s.method == "POST"][-1].body
+
+
+def test_ws_security_without_credentials_is_a_short_error(web, make_adapter, monkeypatch):
+    monkeypatch.delenv("PORTAL_CRED_NOPE_USERNAME", raising=False)
+    serve_wsdl(web)
+    result = make_adapter("soap", **soap_doc(web, wsse={"credentials": "NOPE"})).lookup("1")
+    assert (result.status, result.error) == (Status.ERROR, "credentials PORTAL_CRED_NOPE_* not set")
+
+
+def test_max_bytes_limits_answers(web, make_adapter):
+    serve_wsdl(web)
+    web.route("POST", "/svc", Reply(body=ANSWER, content_type="text/xml"))
+    result = make_adapter("soap", **soap_doc(web, max_bytes=200)).lookup("1")
+    assert (result.status, result.error) == (Status.ERROR, "response larger than 200 bytes")
+    assert make_adapter("soap", **soap_doc(web)).lookup("1").status is Status.OK  # the WSDL's limit is its own
+
+
+def test_raw_excerpt_is_the_soap_answer_not_the_wsdl(web, make_adapter):
+    serve_wsdl(web)
+    web.route("POST", "/svc", Reply(status=500, body=fault("DATABASE_DOWN"), content_type="text/xml"))
+    result = make_adapter("soap", **soap_doc(web)).lookup("1", capture_raw=True)
+    assert result.status is Status.ERROR
+    assert result.raw_excerpt == fault("DATABASE_DOWN").decode()
+
+
+def test_correlation_id_goes_as_an_http_header(web, make_adapter):
+    serve_wsdl(web)
+    web.route("POST", "/svc", Reply(body=ANSWER, content_type="text/xml"))
+    make_adapter("soap", **soap_doc(web)).lookup("1", correlation_id="abc-123")
+    assert [s for s in web.seen if s.method == "POST"][-1].headers["X-Correlation-ID"] == "abc-123"
+
+
+def test_the_last_adapter_of_a_wsdl_releases_the_client(web, make_adapter):
+    serve_wsdl(web)
+    web.route("POST", "/svc", Reply(body=ANSWER, content_type="text/xml"))
+    first = make_adapter("soap", **soap_doc(web))
+    second = make_adapter("soap", **soap_doc(web))
+    assert first.lookup("1").status is Status.OK
+    first.close()
+    first.close()  # twice is harmless
+    assert list(soap._clients) == [web.url + "/svc?wsdl"]
+    assert second.lookup("1").status is Status.OK
+    second.close()
+    assert soap._clients == {}
+
+
+def test_wsse_options_are_validated():
+    from portal.adapters.registry import build_adapter
+    from portal.errors import ConfigError
+
+    doc = {"id": "sys", "name": "S", "kind": "soap", "wsdl": "http://127.0.0.1:1/s?wsdl", "operation": "Get"}
+    with pytest.raises(ConfigError) as info:
+        build_adapter({**doc, "wsse": {"credentials": "BOSS", "password": "inline"}}, "x.toml")
+    assert (info.value.key, info.value.reason) == ("wsse.password", "unknown key")
+    with pytest.raises(ConfigError) as info:
+        build_adapter({**doc, "max_bytes": 0}, "x.toml")
+    assert info.value.key == "max_bytes"
