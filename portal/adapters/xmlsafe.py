@@ -92,6 +92,15 @@ def parse_html(data: bytes, *, encoding: str | None = None, max_bytes: int = DEF
     check_size(data, max_bytes)
     if not data.strip():
         raise BackendProtocolError("empty page")
+    if encoding:
+        # lxml would quietly turn bytes of another charset into replacement characters,
+        # and agents would read garbage as if it were data.
+        try:
+            data.decode(encoding)
+        except UnicodeDecodeError as exc:
+            raise BackendProtocolError(f"page is not valid {encoding} (byte {exc.start}): wrong charset") from exc
+        except LookupError as exc:
+            raise BackendProtocolError(f"unknown charset {encoding!r}") from exc
     try:
         root = html.document_fromstring(data, parser=make_html_parser(encoding))
     except (etree.ParserError, etree.XMLSyntaxError) as exc:

@@ -171,3 +171,17 @@ def test_changes_reach_other_portal_instances(app, settings_overrides, client, t
     live = other.application.extensions["portal.catalog"]
     with other.application.extensions["portal.db"].session() as session:
         assert "points2" in {a.id for a in live.adapters(session)}
+
+
+@pytest.mark.backoffice
+def test_wsdls_are_kept_on_disk_between_runs(app, client, tokens, backoffice, settings_overrides):
+    import sqlite3
+    from pathlib import Path
+
+    from portal.adapters.soapclient import WSDL_CACHE_FILE, clear_client_cache
+
+    clear_client_cache()  # as after a restart: no parsed WSDL in this process
+    call(client, "GET", f"/api/v1/customers/{KNOWN}", tokens["agent1"])
+    with sqlite3.connect(Path(settings_overrides["data_dir"]) / "cache" / WSDL_CACHE_FILE) as db:
+        cached = {url for (url,) in db.execute("SELECT url FROM request")}
+    assert {"http://127.0.0.1:8201/boss?wsdl", "http://127.0.0.1:8202/payments?wsdl"} <= cached
