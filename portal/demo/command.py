@@ -17,6 +17,7 @@ import click
 
 DEMO_USERS = [  # username, role, display name, teams
     ("agent", "agent", "Demo Agent", []),
+    ("supervisor", "supervisor", "Demo Supervisor", []),
     ("admin", "admin", "Demo Admin", []),
     ("auditor", "auditor", "Demo Auditor", []),
     ("owner", "system_owner", "Demo System Owner", ["marketing-team", "customer-care-team"]),
@@ -72,9 +73,9 @@ def demo_command(host: str, port: int, backoffice: bool, reset_passwords: bool) 
     if created:
         click.echo("Demo users (passwords are shown only now; `portal demo --reset-passwords` makes new ones):")
         for username, role, password in created:
-            click.echo(f"  {username:8} role {role:13} password {password}")
+            click.echo(f"  {username:10} role {role:13} password {password}")
     else:
-        click.echo("Demo users agent, admin, auditor, owner already exist (passwords were shown at first start).")
+        click.echo("Demo users agent, supervisor, admin, auditor, owner already exist (passwords were shown at first start).")
     click.echo(f"Portal: http://{host}:{port}/   Try customer 13800000000.  Press Ctrl+C to stop.")
     sys.stdout.flush()
     interrupt_on_sigterm()

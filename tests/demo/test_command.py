@@ -63,7 +63,7 @@ def test_demo_from_nothing_then_restart_reuses_the_data(tmp_path, backoffice):
     process, lines = start_demo(data_dir, port)
     try:
         passwords = dict(re.findall(r"^\s+(\w+)\s+role \w+\s+password (\S+)$", "\n".join(lines), re.M))
-        assert set(passwords) == {"agent", "admin", "auditor", "owner"}
+        assert set(passwords) == {"agent", "supervisor", "admin", "auditor", "owner"}
         assert (data_dir / "portal.db").is_file() and (data_dir / "secret_key").is_file()
         base = f"http://127.0.0.1:{port}"
         session = sign_in(base, "agent", passwords["agent"])
