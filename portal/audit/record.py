@@ -116,8 +116,9 @@ def _chain_tail(session: Session) -> tuple[int, str]:
 
 def _stored_tail(session: Session) -> tuple[int, str]:
     head_seq, head_hash = session.execute(text("SELECT seq, hash FROM audit_chain_head WHERE id = 1")).one()
+    # Events this transaction wrote before a savepoint rolled back sit past the head (it moves at commit).
     newest = session.execute(text("SELECT seq, hash FROM audit_events WHERE seq > :seq ORDER BY seq DESC LIMIT 1"),
-                             {"seq": head_seq}).first() if _TAIL in session.info else None
+                             {"seq": head_seq}).first()
     return (newest[0], newest[1]) if newest else (head_seq, head_hash)
 
 

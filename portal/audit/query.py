@@ -1,0 +1,197 @@
+"""Reading the log: filters, keyset pages, one event, streaming, and verifying the stored chain."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from portal.audit.chain import GENESIS, HASHED, Link, Report, event_hash, verify_links
+from portal.audit.models import AuditAnchor, AuditChainHead, AuditEvent, AuditEventSystem
+from portal.errors import RequestError, ResourceNotFound
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+FILTERS = ("actor", "action", "customer", "system", "outcome", "since", "until")
+
+
+class InvalidFilter(RequestError):
+    code = "invalid_filter"
+    title = "Invalid audit filter"
+
+
+@dataclass(frozen=True)
+class Filters:
+    actor: str | None = None
+    action: str | None = None  # exact, or a prefix ending in '*' (``auth.*``)
+    customer: str | None = None
+    system: str | None = None
+    outcome: str | None = None
+    since: datetime | None = None  # inclusive
+    until: datetime | None = None  # exclusive
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str]) -> Filters:
+        values: dict[str, Any] = {}
+        for name in FILTERS:
+            raw = (args.get(name) or "").strip()
+            if not raw:
+                continue
+            if len(raw) > 200:
+                raise InvalidFilter(f"{name}: at most 200 characters")
+            values[name] = parse_time(name, raw) if name in ("since", "until") else raw
+        filters = cls(**values)
+        if filters.since and filters.until and filters.since >= filters.until:
+            raise InvalidFilter("since must be before until")
+        return filters
+
+    def as_args(self) -> dict[str, str]:
+        out = {}
+        for name in FILTERS:
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value.strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(value, datetime) else value
+        return out
+
+
+def parse_time(name: str, raw: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidFilter(f"{name}: {raw!r} is not an ISO 8601 time (e.g. 2026-11-24T08:00:00Z or 2026-11-24)") from None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def parse_limit(raw: str | None) -> int:
+    if raw in (None, ""):
+        return DEFAULT_LIMIT
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise InvalidFilter(f"limit: {raw!r} is not a number") from None
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidFilter(f"limit: between 1 and {MAX_LIMIT}")
+    return limit
+
+
+def parse_cursor(raw: str | None) -> int | None:
+    if raw in (None, ""):
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidFilter(f"cursor: {raw!r} is not a cursor from a previous page") from None
+    if value < 1:
+        raise InvalidFilter("cursor: must be positive")
+    return value
+
+
+def filtered(filters: Filters) -> Select:
+    query = select(AuditEvent)
+    if filters.actor:
+        query = query.where(AuditEvent.actor == filters.actor)
+    if filters.action:
+        if filters.action.endswith("*"):
+            query = query.where(AuditEvent.action.startswith(filters.action[:-1], autoescape=True))
+        else:
+            query = query.where(AuditEvent.action == filters.action)
+    if filters.customer:
+        query = query.where(AuditEvent.customer == filters.customer)
+    if filters.outcome:
+        query = query.where(AuditEvent.outcome == filters.outcome)
+    if filters.system:
+        query = query.where(AuditEvent.seq.in_(
+            select(AuditEventSystem.seq).where(AuditEventSystem.system == filters.system)))
+    if filters.since:
+        query = query.where(AuditEvent.occurred_at >= filters.since)
+    if filters.until:
+        query = query.where(AuditEvent.occurred_at < filters.until)
+    return query
+
+
+@dataclass
+class Page:
+    events: list[AuditEvent]
+    next_cursor: int | None
+
+
+def page(session: Session, filters: Filters, *, limit: int = DEFAULT_LIMIT, cursor: int | None = None) -> Page:
+    """Newest first; ``cursor`` is the ``next_cursor`` of the previous page (events older than it)."""
+    query = filtered(filters)
+    if cursor is not None:
+        query = query.where(AuditEvent.seq < cursor)
+    rows = list(session.scalars(query.order_by(AuditEvent.seq.desc()).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(rows, rows[-1].seq if more and rows else None)
+
+
+def get_event(session: Session, seq: int) -> AuditEvent:
+    row = session.scalars(select(AuditEvent).where(AuditEvent.seq == seq)).first()
+    if row is None:
+        raise ResourceNotFound(f"no audit event {seq}")
+    return row
+
+
+def stream(session: Session, filters: Filters, *, batch: int = 2000) -> Iterator[AuditEvent]:
+    """Every matching event, oldest first, fetched in keyset batches: memory stays bounded."""
+    after = 0
+    while True:
+        rows = list(session.scalars(filtered(filters).where(AuditEvent.seq > after)
+                                    .order_by(AuditEvent.seq).limit(batch)))
+        if not rows:
+            return
+        yield from rows
+        after = rows[-1].seq
+        session.expunge_all()  # let the batch go
+        if len(rows) < batch:
+            return
+
+
+def chain_head(session: Session) -> tuple[int, str]:
+    head = session.get(AuditChainHead, 1)
+    return (head.seq, head.hash) if head else (0, GENESIS)
+
+
+def latest_anchor(session: Session) -> AuditAnchor | None:
+    return session.scalars(select(AuditAnchor).order_by(AuditAnchor.seq.desc()).limit(1)).first()
+
+
+_COLUMNS = [getattr(AuditEvent, name) for name in HASHED + ("seq", "id", "prev_hash", "hash")]
+
+
+def verify(session: Session, *, batch: int = 5000) -> Report:
+    """Check the stored chain from the newest anchor (or the beginning) to the recorded head."""
+    anchor = latest_anchor(session)
+    anchor_seq, anchor_hash = (anchor.seq, anchor.hash) if anchor else (0, GENESIS)
+
+    def links() -> Iterator[Link]:
+        after = -1 if anchor is None else anchor_seq  # events below an anchor are archived
+        while True:
+            rows = session.execute(select(*_COLUMNS).where(AuditEvent.seq > after)
+                                   .order_by(AuditEvent.seq).limit(batch)).mappings().all()
+            for row in rows:
+                yield _link(row)
+            if len(rows) < batch:
+                return
+            after = rows[-1]["seq"]
+
+    def find_by_hash(digest: str) -> Link | None:
+        row = session.execute(select(*_COLUMNS).where(AuditEvent.hash == digest)).mappings().first()
+        return _link(row) if row else None
+
+    return verify_links(links(), anchor_seq=anchor_seq, anchor_hash=anchor_hash,
+                        find_by_hash=find_by_hash, head=chain_head(session))
+
+
+def _link(row: Mapping[str, Any]) -> Link:
+    return Link(seq=row["seq"], id=row["id"], prev_hash=row["prev_hash"], hash=row["hash"],
+                content_ok=event_hash(dict(row), row["prev_hash"]) == row["hash"])
+
+
+def count(session: Session, filters: Filters) -> int:
+    return session.scalar(select(func.count()).select_from(filtered(filters).subquery())) or 0
