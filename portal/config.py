@@ -36,8 +36,53 @@ class Settings(BaseModel):
     fanout_workers: int = Field(default=64, ge=1, le=1024)
     session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
     session_cookie_secure: bool = True
+    # Sign-in and sessions (portal.sso; docs/sso.md).
+    session_absolute_hours: float = Field(default=10.0, gt=0, le=24 * 7)
+    session_warning_seconds: int = Field(default=120, ge=10, le=3600)
+    session_store: str = Field(default="auto", pattern=r"^(auto|database|redis)$")
+    redis_url: str = ""
+    login_max_failures: int = Field(default=5, ge=1, le=1000)
+    login_max_failures_per_address: int = Field(default=20, ge=1, le=100000)
+    login_failure_window_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
+    login_lockout_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
+    handoff_ttl_s: int = Field(default=30, ge=5, le=60)
+    handoff_issuer: str = ""
+    handoff_key_alg: str = Field(default="ES256", pattern=r"^(ES256|RS256)$")
+    vault_key: str = ""
+    mfa_required_roles: list[str] = Field(default_factory=list)
+    mfa_issuer: str = "Service desk"
+    password_login: str = Field(default="all", pattern=r"^(all|break_glass)$")
+    break_glass_users: list[str] = Field(default_factory=list)
+    oidc_providers: list[dict[str, Any]] = Field(default_factory=list)
+    # The operation log (portal.audit; docs/audit.md).
+    audit_retention_days: int = Field(default=0, ge=0, le=36500)  # 0: keep every event
+    audit_archive_dir: str = ""  # default: <data_dir>/audit-archive
+    audit_forward: str = Field(default="", pattern=r"^(|syslog|syslog:.+:[0-9]+|file:.+)$")
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     testing: bool = False
+
+    @field_validator("mfa_required_roles", "break_glass_users", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):  # PORTAL_MFA_REQUIRED_ROLES="admin,auditor"
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("oidc_providers", mode="before")
+    @classmethod
+    def _json_list(cls, value: Any) -> Any:
+        if isinstance(value, str):  # PORTAL_OIDC_PROVIDERS='[{"name": ...}]'
+            import json
+
+            try:
+                return json.loads(value)
+            except ValueError as exc:
+                raise ValueError(f"not a JSON list: {exc}") from exc
+        return value
+
+    @property
+    def redis_sessions(self) -> bool:
+        return self.session_store == "redis" or (self.session_store == "auto" and bool(self.redis_url))
 
     @field_validator("customer_number_pattern")
     @classmethod

@@ -31,6 +31,7 @@ from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
 from portal.demo import data, ui
+from portal.demo.sso_receiver import receiver_for as ui_receiver
 from portal.demo.catalogue import SystemSpec
 from portal.demo.web import App, h, html_response, html_table, page
 
@@ -84,14 +85,23 @@ class _Sessions:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._seen: OrderedDict[str, float] = OrderedDict()
+        self._users: dict[str, str] = {}
 
-    def create(self) -> str:
+    def create(self, user: str = "") -> str:
         token = secrets.token_urlsafe(24)
         with self._lock:
             self._seen[token] = time.monotonic()
+            self._users[token] = user
             while len(self._seen) > MAX_SESSIONS:
-                self._seen.popitem(last=False)
+                self._users.pop(self._seen.popitem(last=False)[0], None)
         return token
+
+    def user(self, token: str | None) -> str | None:
+        """Who signed in with this live session (the idle clock restarts), or None."""
+        if not self.touch(token):
+            return None
+        with self._lock:
+            return self._users.get(token or "") or None
 
     def touch(self, token: str | None) -> bool:
         """True (and the idle clock restarted) for a live session."""
@@ -126,6 +136,9 @@ def login_page(spec: SystemSpec, error: str | None = None) -> Response:
 def _complaints_app(spec: SystemSpec) -> App:
     app = App(spec.name)
     sessions = _Sessions()
+    receiver = ui_receiver(spec)  # the customer screen accepts this system's own login too
+    receiver.add_check(lambda request: sessions.user(request.cookies.get(SESSION_COOKIE)))
+    receiver.login_page = lambda request: login_page(spec)
 
     def signed_in(request: Request) -> bool:
         return sessions.touch(request.cookies.get(SESSION_COOKIE))
@@ -140,8 +153,11 @@ def _complaints_app(spec: SystemSpec) -> App:
                 & hmac.compare_digest(password.encode(), COMPLAINTS_PASSWORD.encode()))
         if not good:
             return login_page(spec, "Invalid user name or password.")
-        response = redirect("/", code=303)
-        response.set_cookie(SESSION_COOKIE, sessions.create(), httponly=True, samesite="Lax", path="/")
+        # The portal's form-mode quick channel sends where to go next: the customer's screen.
+        target = request.form.get("next", "")
+        target = target if target.startswith("/") and not target.startswith("//") else "/"
+        response = redirect(target, code=303)
+        response.set_cookie(SESSION_COOKIE, sessions.create(user), httponly=True, samesite="Lax", path="/")
         return response
 
     @app.route("/logout")

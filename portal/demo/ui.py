@@ -134,7 +134,7 @@ def screen(system_id: str, number: str) -> Screen | None:
     return None if record is None else _SCREENS[system_id](record)
 
 
-def render(spec: SystemSpec, number: str) -> tuple[str, int]:
+def render(spec: SystemSpec, number: str, operator: str | None = None) -> tuple[str, int]:
     """The screen page for ``number`` and its HTTP status (404 for an unknown customer)."""
     colour, banner = LOOKS[spec.id]
     shown = screen(spec.id, number)
@@ -153,19 +153,35 @@ def render(spec: SystemSpec, number: str) -> tuple[str, int]:
              f"header .banner{{font-size:.8em;opacity:.85}}main{{padding:1em}}dt{{font-weight:bold}}"
              f"table{{border-collapse:collapse;margin-top:1em}}td,th{{border:1px solid #ccc;padding:.2em .6em}}"
              f"caption{{text-align:left;font-weight:bold;color:{colour}}}footer{{color:#888;padding:1em}}")
-    body = (f'<header><div class="banner">{h(banner)}</div><h1 id="system">{h(spec.name)}</h1></header>\n'
+    signed_in = (f'<div class="banner">Signed in as <span id="operator">{h(operator)}</span></div>'
+                 if operator else "")
+    body = (f'<header><div class="banner">{h(banner)}</div><h1 id="system">{h(spec.name)}</h1>{signed_in}</header>\n'
             f'<main><h2>Customer <span id="customer">{h(number)}</span></h2>\n{main}</main>\n'
             f"<footer>Simulated back-office system “{h(spec.id)}” · DemoTel</footer>")
     return page(f"{spec.name} — customer {number}", body, CHARSETS.get(spec.id, "utf-8"), style), status
 
 
 def add_screen_route(app: App, spec: SystemSpec) -> None:
-    """Serve ``/ui/customer/<number>`` from ``app``."""
+    """Serve ``/ui/customer/<number>`` from ``app``, and ``/sso`` where the portal's hand-offs land.
+
+    A system joined to a portal (:mod:`portal.demo.sso_receiver`) shows the screen to
+    signed-in operators only; others get its login page.
+    """
+    from portal.demo.sso_receiver import receiver_for
+
+    receiver = receiver_for(spec)
 
     @app.route("/ui/customer/<path:number>")
     def customer_screen(request: Request, number: str) -> Response:
-        text, status = render(spec, number)
+        operator = receiver.operator(request)
+        if receiver.joined and operator is None:
+            return receiver.refuse(request)
+        text, status = render(spec, number, operator)
         return html_response(text, status, CHARSETS.get(spec.id, "utf-8"))
+
+    @app.route("/sso", methods=("GET", "POST"))
+    def sso(request: Request) -> Response:
+        return receiver.handle_sso(request)
 
 
 def screen_app(spec: SystemSpec) -> App:

@@ -57,5 +57,14 @@ def customer(number: str):
 @bp.get("/go/<system_id>/<number>")
 @require()
 def open_system(system_id: str, number: str):
-    url = service().deep_link(system_id, number, current_operator(), get_session(), current_actor())
-    return redirect(url, code=303)
+    """Authorised and audited by the service, then handed over signed in (portal.sso.quick)."""
+    from flask import session as browser_session
+
+    from portal.sso.identity import SESSION_EPOCH_KEY
+    from portal.sso.quick import hand_over
+
+    db = get_session()
+    url = service().deep_link(system_id, number, current_operator(), db, current_actor())
+    adapter = service().catalog.get(db, system_id)
+    normalised = service().numbers.normalise(number)
+    return hand_over(adapter, url, normalised, current_operator(), browser_session.get(SESSION_EPOCH_KEY, 0))

@@ -15,3 +15,7 @@ class LoginForm(FlaskForm):
 
 class LogoutForm(FlaskForm):
     pass
+
+
+class TotpForm(FlaskForm):
+    code = StringField("Code", validators=[DataRequired(), Length(min=6, max=8)])

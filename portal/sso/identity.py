@@ -44,7 +44,7 @@ def load_operator() -> None:
         return
     user = get_session().get(User, user_id)
     if user is None or not user.enabled or session.get(SESSION_EPOCH_KEY) != user.session_epoch:
-        session.clear()  # removed, disabled, or an admin ended this operator's sessions
+        session.clear()  # removed, disabled, or an admin ended this operator's sessions: the record goes
         return
     g.operator, g.auth_method = Operator.of(user), "session"
 
@@ -64,13 +64,28 @@ def current_actor() -> Actor:
     return Actor(username=operator.username, roles=operator.roles, client_addr=client_addr())
 
 
-def start_session(user: User) -> None:
-    """A fresh session for a fresh login (no state carried over from before)."""
+def start_session(user: User, method: str = "password") -> None:
+    """A fresh session for a fresh login: a new id, no state carried over from before."""
     session.clear()
+    _regenerate()
     session.permanent = True
     session[SESSION_USER_KEY] = user.id
     session[SESSION_EPOCH_KEY] = user.session_epoch
+    session["auth_method"] = method
 
 
 def end_session() -> None:
+    """The session ends on the server (its hand-offs with it) and the browser gets a new id next time."""
     session.clear()
+    _regenerate()
+
+
+def session_handle() -> str | None:
+    """The store's name for the current session (what hand-off tokens carry as ``sid``)."""
+    return getattr(session, "handle", None)
+
+
+def _regenerate() -> None:
+    regenerate = getattr(session, "regenerate", None)
+    if regenerate is not None:
+        regenerate()
