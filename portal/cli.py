@@ -8,6 +8,7 @@ from flask.cli import FlaskGroup, with_appcontext
 
 from portal import create_app
 from portal.accounts.cli import users
+from portal.audit.cli import audit
 from portal.catalog.cli import adapters
 from portal.demo.command import demo_command, interrupt_on_sigterm
 
@@ -98,6 +99,7 @@ def serve_command(host: str, port: int, threads: int) -> None:
 
 main.add_command(users)
 main.add_command(adapters)
+main.add_command(audit)
 main.add_command(demo_command)
 
 if __name__ == "__main__":

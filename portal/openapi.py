@@ -31,6 +31,12 @@ def _op(summary: str, ok: str = "200", body: str | None = None, params: tuple[st
 _ADAPTER = "#/components/schemas/AdapterDocument"
 _USER = "#/components/schemas/User"
 _ROLE = "#/components/schemas/Role"
+_AUDIT_FILTERS = [
+    ("actor", "operator username"), ("action", "exact, or a prefix ending in '*' (auth.*)"),
+    ("customer", "customer number"), ("system", "back-office system id"), ("outcome", "success, failure, denied, ..."),
+    ("since", "ISO 8601 time, inclusive"), ("until", "ISO 8601 time, exclusive"),
+    ("limit", "1-500, default 50"), ("cursor", "next_cursor of the previous page"),
+]
 
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -84,6 +90,28 @@ DOCUMENT: dict[str, Any] = {
             "put": _op("Replace a role", body=_ROLE, params=("name",), errors=("401", "403", "404", "409", "422")),
             "delete": _op("Delete a role nobody holds", "204", params=("name",), errors=("401", "403", "404", "409")),
         },
+        "/audit": {"get": {**_op("The operation log, newest first, filtered, one keyset page at a time",
+                                 errors=("400", "401", "403")),
+                             "parameters": [{"name": n, "in": "query", "required": False, "schema": {"type": "string"},
+                                             "description": d} for n, d in _AUDIT_FILTERS]}},
+        "/audit/{number}": {"get": _op("One audit event by its sequence number", params=("number",),
+                                       errors=("401", "403", "404"))},
+        "/audit/verify": {"get": _op("Verify the hash chain; names each modified, deleted, inserted or reordered "
+                                     "event (audited)")},
+        "/audit/export": {"get": {**_op("Stream matching events as CSV or JSON Lines, oldest first (audited)",
+                                        errors=("400", "401", "403")),
+                                  "parameters": [{"name": "format", "in": "query", "schema": {"enum": ["csv", "jsonl"]}}]
+                                  + [{"name": n, "in": "query", "required": False, "schema": {"type": "string"},
+                                      "description": d} for n, d in _AUDIT_FILTERS[:7]]}},
+        "/stats": {"get": _op("All statistics of a period (since, until; default the last 30 days)",
+                              errors=("400", "401", "403"))},
+        "/stats/operations": {"get": _op("Operation counts by actor, action, system, day, hour or outcome (?by=)",
+                                         errors=("400", "401", "403"))},
+        "/stats/logins": {"get": _op("Sign-ins and failed sign-ins by day, username and address",
+                                     errors=("400", "401", "403"))},
+        "/stats/lookups": {"get": _op("Lookup outcomes and latency per system", errors=("400", "401", "403"))},
+        "/stats/outliers": {"get": _op("Operators standing far out from their peers, with the reasons",
+                                       errors=("400", "401", "403"))},
     },
     "components": {
         "securitySchemes": {
