@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flask import current_app, g, request
+from flask import current_app, g, jsonify, request
 from flask_wtf.csrf import CSRFProtect
 
+from portal.errors import InvalidDocument
 from portal.rbac.policy import permits
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -53,3 +54,19 @@ def _security_headers(response: Response) -> Response:
 def _can(permission: str) -> bool:
     operator = g.get("operator")
     return operator is not None and permits(operator.permissions, permission)
+
+
+def json_object() -> dict:
+    """The request's JSON body, which every write endpoint expects to be one object."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise InvalidDocument(None, "send a JSON object (Content-Type: application/json)")
+    return data
+
+
+def created(body: dict, location: str) -> Response:
+    """``201 Created`` with the new resource and where it lives."""
+    response = jsonify(body)
+    response.status_code = 201
+    response.headers["Location"] = location
+    return response

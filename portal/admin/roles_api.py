@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request, url_for
+from flask import Blueprint, jsonify, url_for
 
 from portal.db import get_session
-from portal.errors import InvalidDocument
 from portal.rbac import roles
 from portal.rbac.decorators import require
 from portal.sso.identity import current_actor
+from portal.web import created, json_object
 
 bp = Blueprint("roles_api", __name__, url_prefix="/api/v1/roles")
-
-
-def body() -> dict:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise InvalidDocument(None, "send a JSON object (Content-Type: application/json)")
-    return data
 
 
 @bp.get("")
@@ -29,11 +22,8 @@ def list_roles():
 @bp.post("")
 @require("roles.manage")
 def create_role():
-    role = roles.create(get_session(), current_actor(), body())
-    response = jsonify(roles.role_document(role))
-    response.status_code = 201
-    response.headers["Location"] = url_for("roles_api.get_role", name=role.name)
-    return response
+    role = roles.create(get_session(), current_actor(), json_object())
+    return created(roles.role_document(role), url_for("roles_api.get_role", name=role.name))
 
 
 @bp.get("/<name>")
@@ -45,7 +35,7 @@ def get_role(name: str):
 @bp.put("/<name>")
 @require("roles.manage")
 def update_role(name: str):
-    return jsonify(roles.role_document(roles.update(get_session(), current_actor(), name, body())))
+    return jsonify(roles.role_document(roles.update(get_session(), current_actor(), name, json_object())))
 
 
 @bp.delete("/<name>")

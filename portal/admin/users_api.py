@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request, url_for
+from flask import Blueprint, jsonify, url_for
 
 from portal.accounts import admin
 from portal.db import get_session
-from portal.errors import InvalidDocument
 from portal.rbac.decorators import require
 from portal.sso.identity import current_actor
+from portal.web import created, json_object
 
 bp = Blueprint("users_api", __name__, url_prefix="/api/v1/users")
-
-
-def body() -> dict:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise InvalidDocument(None, "send a JSON object (Content-Type: application/json)")
-    return data
 
 
 @bp.get("")
@@ -29,11 +22,8 @@ def list_users():
 @bp.post("")
 @require("users.manage")
 def create_user():
-    user = admin.create(get_session(), current_actor(), body())
-    response = jsonify(admin.user_document(user))
-    response.status_code = 201
-    response.headers["Location"] = url_for("users_api.get_user", username=user.username)
-    return response
+    user = admin.create(get_session(), current_actor(), json_object())
+    return created(admin.user_document(user), url_for("users_api.get_user", username=user.username))
 
 
 @bp.get("/<username>")
@@ -45,7 +35,7 @@ def get_user(username: str):
 @bp.patch("/<username>")
 @require("users.manage")
 def update_user(username: str):
-    data = body()
+    data = json_object()
     password = data.pop("password", None)
     session = get_session()
     user = admin.update(session, current_actor(), username, data) if data else admin.get_user(session, username)

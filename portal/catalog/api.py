@@ -6,22 +6,15 @@ from flask import Blueprint, current_app, jsonify, request, url_for
 
 from portal.catalog.service import CatalogService
 from portal.db import get_session
-from portal.errors import InvalidDocument
 from portal.rbac.decorators import require
 from portal.sso.identity import current_actor, current_operator
+from portal.web import created, json_object
 
 bp = Blueprint("catalog_api", __name__, url_prefix="/api/v1/adapters")
 
 
 def catalog() -> CatalogService:
     return current_app.extensions["portal.catalog_service"]
-
-
-def json_body() -> dict:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise InvalidDocument(None, "send the adapter document as a JSON object (Content-Type: application/json)")
-    return body
 
 
 @bp.get("")
@@ -34,11 +27,8 @@ def list_adapters():
 @bp.post("")
 @require()
 def create_adapter():
-    info = catalog().create(get_session(), current_operator(), current_actor(), json_body())
-    response = jsonify(info.to_dict())
-    response.status_code = 201
-    response.headers["Location"] = url_for("catalog_api.get_adapter", adapter_id=info.id)
-    return response
+    info = catalog().create(get_session(), current_operator(), current_actor(), json_object())
+    return created(info.to_dict(), url_for("catalog_api.get_adapter", adapter_id=info.id))
 
 
 @bp.get("/<adapter_id>")
@@ -50,7 +40,7 @@ def get_adapter(adapter_id: str):
 @bp.put("/<adapter_id>")
 @require()
 def update_adapter(adapter_id: str):
-    info = catalog().update(get_session(), current_operator(), current_actor(), adapter_id, json_body())
+    info = catalog().update(get_session(), current_operator(), current_actor(), adapter_id, json_object())
     return jsonify(info.to_dict())
 
 
