@@ -41,6 +41,15 @@ API = [
     ("GET", "/api/v1/roles/agent", None, ("roles.manage",)),
     ("PUT", "/api/v1/roles/nosuch", {}, ("roles.manage",)),
     ("DELETE", "/api/v1/roles/nosuch", None, ("roles.manage",)),
+    ("GET", "/api/v1/audit", None, ("audit.read",)),
+    ("GET", "/api/v1/audit/1", None, ("audit.read",)),
+    ("GET", "/api/v1/audit/verify", None, ("audit.read",)),
+    ("GET", "/api/v1/audit/export?format=none", None, ("audit.export",)),
+    ("GET", "/api/v1/stats", None, ("stats.read",)),
+    ("GET", "/api/v1/stats/operations?by=day", None, ("stats.read",)),
+    ("GET", "/api/v1/stats/logins", None, ("stats.read",)),
+    ("GET", "/api/v1/stats/lookups", None, ("stats.read",)),
+    ("GET", "/api/v1/stats/outliers", None, ("stats.read",)),
 ]
 PAGES = [
     ("/", ANY),
@@ -57,6 +66,11 @@ PAGES = [
     ("/admin/roles", ("roles.manage",)),
     ("/admin/roles/new", ("roles.manage",)),
     ("/admin/roles/agent", ("roles.manage",)),
+    ("/audit", ("audit.read",)),
+    ("/audit/1", ("audit.read",)),
+    ("/audit/verify", ("audit.read",)),
+    ("/audit/export?format=none", ("audit.export",)),
+    ("/stats", ("stats.read",)),
 ]
 
 
@@ -153,5 +167,6 @@ def test_menu_shows_only_what_the_role_may_open(portal, role):
     page = clients[role].get("/customers?number=x" if role in ("agent", "supervisor") else "/admin/explain")
     html = page.get_data(as_text=True)
     for link, needed in [('href="/admin/users"', ("users.manage",)), ('href="/admin/roles"', ("roles.manage",)),
-                         ('href="/admin/adapters"', ADAPTER_READERS), ('id="top-number"', ("customer.lookup",))]:
+                         ('href="/admin/adapters"', ADAPTER_READERS), ('id="top-number"', ("customer.lookup",)),
+                         ('href="/audit"', ("audit.read",)), ('href="/stats"', ("stats.read",))]:
         assert (link in html) is allowed_for(role, needed), (role, link)
