@@ -157,7 +157,7 @@ class Receiver:
             self._seen[claims["jti"]] = float(claims["exp"])
         try:
             answer = self._http.post(f"{issuer}/sso/handoff/redeem", data={"token": token, "audience": self.spec.id},
-                                     timeout=HTTP_TIMEOUT_S)
+                                     headers={"Accept": "application/json"}, timeout=HTTP_TIMEOUT_S)
         except requests.RequestException as exc:
             raise Refused("portal unreachable") from exc
         if answer.status_code != 200:

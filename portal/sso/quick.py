@@ -62,7 +62,7 @@ def form_credentials(adapter, operator: str) -> tuple[str, str]:
     found = current_app.extensions["portal.credentials"].lookup(adapter.id, operator)
     if found is not None:
         return found[0], found[1]
-    login = getattr(adapter.config, "login", None)
+    login = getattr(getattr(adapter, "options", None), "login", None)
     name = getattr(login, "credentials", None)
     if name:
         try:

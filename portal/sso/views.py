@@ -11,7 +11,7 @@ from portal.accounts.models import User
 from portal.accounts.service import authenticate, find_user
 from portal.audit.record import Actor, Event, record
 from portal.db import get_session
-from portal.errors import AuthenticationRequired
+from portal.errors import PROBLEM_JSON, AuthenticationRequired, problem
 from portal.sso import clock
 from portal.sso.forms import LoginForm, LogoutForm, TotpForm
 from portal.sso.identity import client_addr, current_actor, current_operator, end_session, start_session
@@ -250,7 +250,8 @@ def redeem_handoff():
                Event(action="sso.handoff_refused", outcome="denied", target=str(audience or "-")[:200],
                      details={"reason": exc.reason}))
         db.commit()
-        raise
+        body = problem(exc.http_status, exc.title, exc.detail, exc.code, instance=request.path, reason=exc.reason)
+        return body, exc.http_status, {"Content-Type": PROBLEM_JSON}
     return jsonify({"active": True, "sub": claims["sub"], "name": claims.get("name"), "aud": claims["aud"],
                     "customer": claims.get("customer"), "exp": claims["exp"]})
 
