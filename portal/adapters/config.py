@@ -4,22 +4,81 @@ The same document comes from a TOML file in ``config/adapters/`` or, later, from
 the database. Common keys are checked here; the keys of each kind are checked by
 that kind's ``Options`` model. Unknown keys are errors. Every error is a
 :class:`portal.errors.ConfigError` naming the source, the key and the reason.
+
+The common keys include the adapter's *key template* (``key``, see
+:func:`key_references`; whether the adapters it names exist is checked later, by
+:mod:`portal.adapters.chain`, because one document cannot know the others) and the
+resilience settings read by :mod:`portal.adapters.resilience`.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from portal.errors import ConfigError
 
 ADAPTER_ID = re.compile(r"^[a-z][a-z0-9_-]{1,31}$")
 
-COMMON_KEYS = {"id", "name", "kind", "owner", "enabled", "timeout_s", "fields", "tables", "deep_link", "description"}
+COMMON_KEYS = {
+    "id", "name", "kind", "owner", "enabled", "timeout_s", "fields", "tables", "deep_link", "description",
+    # key chaining (portal.adapters.chain)
+    "key",
+    # resilience (portal.adapters.resilience)
+    "retries", "retry_backoff_s", "breaker_failures", "breaker_reset_s", "max_concurrency",
+}
+
+CUSTOMER = "customer"
+DEFAULT_KEY = "{customer}"
+# One placeholder: {customer} or {<adapter id>.<field name>}; anything else between braces is an error.
+PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+REFERENCE = re.compile(r"^(?P<adapter>[a-z][a-z0-9_-]{1,31})\.(?P<field>[A-Za-z0-9_-]+)$")
+
+
+class KeyReference(NamedTuple):
+    """``{boss.account_id}``: the field ``account_id`` of adapter ``boss``."""
+
+    adapter: str
+    field: str
+
+    def __str__(self) -> str:
+        return f"{self.adapter}.{self.field}"
+
+
+@functools.lru_cache(maxsize=1024)  # parsed on every lookup; templates are few
+def key_references(template: str) -> tuple[KeyReference, ...]:
+    """The upstream fields a key template reads, in order; ``ValueError`` (a reason) if malformed.
+
+    Checked when the document loads, so a typo shows up as "file: key: reason"
+    at start-up rather than as an error panel on every lookup.
+    """
+    if not template.strip():
+        raise ValueError("must not be empty; use \"{customer}\" for the customer number")
+    references: list[KeyReference] = []
+    for match in PLACEHOLDER.finditer(template):
+        name = match.group(1).strip()
+        if name == CUSTOMER:
+            continue
+        ref = REFERENCE.match(name)
+        if ref is None:
+            raise ValueError(
+                f"unknown placeholder {{{match.group(1)}}}: use {{customer}} or {{<adapter id>.<field>}}"
+            )
+        reference = KeyReference(ref.group("adapter"), ref.group("field"))
+        if reference not in references:
+            references.append(reference)
+    rest = PLACEHOLDER.sub("", template)
+    if "{" in rest or "}" in rest:
+        raise ValueError("unbalanced brace; placeholders look like {customer} or {boss.account_id}")
+    if not PLACEHOLDER.search(template):
+        # A key without a placeholder would ask about the same record for every customer.
+        raise ValueError("must contain {customer} or {<adapter id>.<field>}")
+    return tuple(references)
 
 
 class _Strict(BaseModel):
@@ -62,6 +121,25 @@ class AdapterConfig(_Strict):
     fields: dict[str, FieldSpec] = Field(default_factory=dict)
     tables: dict[str, TableSpec] = Field(default_factory=dict)
     deep_link: DeepLinkSpec | None = None
+    # What this system is asked about: the customer number, or a field another system returned.
+    key: str = DEFAULT_KEY
+    # Resilience (portal.adapters.resilience). Ints are strict so that `retries = true` is an error.
+    retries: int = Field(default=1, ge=0, le=3, strict=True)
+    retry_backoff_s: float = Field(default=0.05, ge=0, le=5, strict=True)
+    breaker_failures: int = Field(default=5, ge=1, le=1000, strict=True)
+    breaker_reset_s: float = Field(default=30.0, gt=0, le=3600, strict=True)
+    max_concurrency: int = Field(default=8, ge=1, le=1000, strict=True)
+
+    @field_validator("key")
+    @classmethod
+    def _key_template(cls, value: str) -> str:
+        key_references(value)
+        return value
+
+    @property
+    def key_references(self) -> tuple[KeyReference, ...]:
+        """The upstream fields :attr:`key` reads (empty for the plain customer number)."""
+        return key_references(self.key)
 
     def label_of(self, field_name: str) -> str:
         spec = self.fields.get(field_name)

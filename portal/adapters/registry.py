@@ -16,6 +16,12 @@ stops the others.
 Adapters come from TOML files (:func:`load_adapter_dir`) or, later, from the
 database (:func:`build_adapter` takes the same document as a dict). A broken
 file is reported with the file, the key and the reason, and the rest still load.
+Key chains are checked across the whole set (:meth:`AdapterRegistry.check_chains`):
+an adapter whose key refers to an unknown adapter or field, or that sits in a
+cycle, is reported and left out; the others still load.
+
+:meth:`AdapterRegistry.health` reports each adapter's circuit breaker and
+bulkhead (:mod:`portal.adapters.resilience`) for the monitor.
 """
 
 from __future__ import annotations
@@ -30,8 +36,10 @@ from typing import Any, Iterable, Iterator
 
 from pydantic import BaseModel
 
+from portal.adapters import chain
 from portal.adapters.base import Adapter
 from portal.adapters.config import AdapterConfig, parse_adapter_document, read_adapter_file
+from portal.adapters.resilience import guard_for
 from portal.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -133,7 +141,7 @@ def reset_kinds() -> None:
 # -- one adapter -------------------------------------------------------------------------
 
 
-def _options_for(source: str):  # noqa: ANN202 - an OptionsLookup
+def _options_for(source: str):
     def lookup(kind: str) -> type[BaseModel] | None:
         problems = kind_problems()
         if kind in problems:
@@ -189,6 +197,42 @@ class AdapterRegistry:
         self._adapters[adapter.id] = adapter
         self._sources[adapter.id] = source
 
+    def remove(self, adapter_id: str) -> Adapter | None:
+        """Take one adapter out (not closed: the caller decides when nobody uses it any more)."""
+        self._sources.pop(adapter_id, None)
+        return self._adapters.pop(adapter_id, None)
+
+    def check_chains(self) -> list[ConfigError]:
+        """Remove (and close) every adapter whose key chain cannot work; one error each, naming its source.
+
+        See :func:`portal.adapters.chain.find_problems`: unknown upstream adapter or
+        field, a cycle, or an upstream that is itself rejected.
+        """
+        errors: list[ConfigError] = []
+        for problem in chain.find_problems(list(self._adapters.values())):
+            source = self._sources.get(problem.adapter_id, problem.adapter_id)
+            errors.append(chain.ChainError(problem.adapter_id, problem.reason, problem.involved, source=source))
+            adapter = self.remove(problem.adapter_id)
+            if adapter is not None:
+                _close_quietly(adapter)
+        return errors
+
+    def waves(self) -> list[list[Adapter]]:
+        """The adapters in dependency waves (see :func:`portal.adapters.chain.plan_waves`)."""
+        return chain.plan_waves(list(self._adapters.values()))
+
+    def health(self) -> dict[str, dict[str, Any]]:
+        """id -> ``{state, failures, opened_at, retry_in_s, in_flight, max_concurrency}``.
+
+        ``state`` is ``closed``, ``open`` or ``half_open``; ``opened_at`` is seconds
+        since the epoch (``None`` while closed).
+        """
+        return {adapter_id: guard_for(adapter).health() for adapter_id, adapter in self._adapters.items()}
+
+    def breaker_state(self, adapter_id: str) -> dict[str, Any] | None:
+        adapter = self._adapters.get(adapter_id)
+        return guard_for(adapter).health() if adapter is not None else None
+
     def get(self, adapter_id: str) -> Adapter | None:
         return self._adapters.get(adapter_id)
 
@@ -239,7 +283,9 @@ def load_adapter_dir(path: Path | str) -> LoadedAdapters:
 
     Each broken file becomes one :class:`ConfigError` in ``errors``; the other
     files still load. Two files with the same ``id`` are an error naming both;
-    the first (by file name) is kept.
+    the first (by file name) is kept. Key chains are checked last, across all
+    files: an adapter in a cycle, or keyed on an unknown adapter or field, is
+    an error naming its file and the adapters involved, and is not loaded.
     """
     directory = Path(path)
     registry = AdapterRegistry()
@@ -260,6 +306,9 @@ def load_adapter_dir(path: Path | str) -> LoadedAdapters:
             log.warning("adapter file rejected: %s", exc)
             errors.append(exc)
             _close_quietly(adapter)
+    for exc in registry.check_chains():
+        log.warning("adapter file rejected: %s", exc)
+        errors.append(exc)
     return LoadedAdapters(registry, errors)
 
 

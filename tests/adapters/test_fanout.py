@@ -10,15 +10,16 @@ import pytest
 from portal.adapters.base import Adapter, Extracted, LookupContext, Status, SystemResult
 from portal.adapters.config import AdapterConfig
 from portal.adapters.fanout import THREAD_NAME_PREFIX, fan_out, make_executor
-from portal.errors import BackendNotFound
+from portal.errors import BackendNotFound, BackendTimeout
 
 
 class Fake(Adapter):
     kind = "fake"
     Options = None  # type: ignore[assignment]
 
-    def __init__(self, system_id: str, behaviour, timeout_s: float = 5.0) -> None:
-        super().__init__(AdapterConfig(id=system_id, name=system_id, kind="fake", timeout_s=timeout_s), None)  # type: ignore[arg-type]
+    def __init__(self, system_id: str, behaviour, timeout_s: float = 5.0, **config) -> None:
+        config = {"id": system_id, "name": system_id, "kind": "fake", "timeout_s": timeout_s, **config}
+        super().__init__(AdapterConfig(**config), None)  # type: ignore[arg-type]
         self.behaviour = behaviour
         self.calls: list[tuple[str, LookupContext]] = []
 
@@ -112,9 +113,17 @@ def test_adapter_timeout_shorter_than_the_deadline_wins(executor):
         context.remaining()  # raises BackendTimeout once the budget is spent
         return Extracted()
 
-    results = fan_out([Fake("short", respects_deadline, timeout_s=0.1)], "1", deadline_s=2.0, executor=executor)
+    once = Fake("short", respects_deadline, timeout_s=0.1, retries=0)
+    results = fan_out([once], "1", deadline_s=2.0, executor=executor)
     assert results[0].status is Status.TIMEOUT
     assert results[0].error == "no answer within 0.1 s"
+    assert len(once.calls) == 1
+
+    # With the default retry, a timeout is tried again because a whole second try fits in the deadline.
+    twice = Fake("short2", respects_deadline, timeout_s=0.1)
+    [result] = fan_out([twice], "1", deadline_s=2.0, executor=executor)
+    assert (result.status, result.error) == (Status.TIMEOUT, "no answer within 0.1 s (after 2 attempts)")
+    assert len(twice.calls) == 2 and result.elapsed_ms >= 200
 
 
 def test_queued_lookups_past_the_deadline_are_skipped():
@@ -146,3 +155,110 @@ def test_empty_list_and_thread_names(executor):
     fan_out([Fake("named", lambda k, c: names.append(threading.current_thread().name) or Extracted())], "1",
             deadline_s=1, executor=executor)
     assert names[0].startswith(THREAD_NAME_PREFIX)
+
+
+# -- key chaining ------------------------------------------------------------------------
+
+
+def account(key, context):
+    return Extracted(fields={"account_id": f"ACC-{key}", "empty": ""})
+
+
+def echo(key, context):
+    return Extracted(fields={"asked": key})
+
+
+def test_chained_adapter_gets_the_upstream_field_as_its_key(executor):
+    boss = Fake("boss", account, name="BOSS billing & CRM", fields={"account_id": {"path": "a"}, "empty": {"path": "e"}})
+    loyalty = Fake("loyalty", echo, key="{boss.account_id}")
+    mixed = Fake("mixed", echo, key="{customer}/{boss.account_id}")
+    plain = Fake("plain", echo)
+    results = fan_out([loyalty, mixed, plain, boss], "13800000000", deadline_s=2.0, executor=executor)
+    assert [r.system_id for r in results] == ["loyalty", "mixed", "plain", "boss"]  # the caller's order
+    assert all(r.status is Status.OK for r in results), results
+    assert results[0].fields == {"asked": "ACC-13800000000"}
+    assert results[1].fields == {"asked": "13800000000/ACC-13800000000"}
+    assert results[2].fields == {"asked": "13800000000"}
+
+
+def test_a_dependent_starts_when_its_own_upstream_answers_not_the_slowest(executor):
+    def fast_account(key, context):
+        return Extracted(fields={"account_id": "A1"})
+
+    started_at = {}
+
+    def note(key, context):
+        started_at["dependent"] = time.monotonic()
+        return Extracted(fields={"asked": key})
+
+    boss = Fake("boss", fast_account, fields={"account_id": {"path": "a"}})
+    slow = Fake("slow", sleepy(0.3))
+    dependent = Fake("dep", note, key="{boss.account_id}")
+    began = time.monotonic()
+    results = fan_out([slow, dependent, boss], "1", deadline_s=2.0, executor=executor)
+    assert [r.status for r in results] == [Status.OK] * 3
+    assert started_at["dependent"] - began < 0.2  # did not wait for "slow", which is in wave 0 too
+
+
+def test_upstream_failure_or_missing_field_is_a_clear_error_not_a_crash(executor):
+    def timing_out(key, context):
+        raise BackendTimeout("no answer within 2.0 s")
+
+    boss = Fake("boss", timing_out, name="BOSS billing & CRM", retries=0, fields={"account_id": {"path": "a"}})
+    needs_boss = Fake("loyalty", echo, key="{boss.account_id}")
+    crm = Fake("crm", account, name="CRM", fields={"account_id": {"path": "a"}, "empty": {"path": "e"}})
+    needs_empty = Fake("mail", echo, key="{crm.empty}")
+    nf = Fake("nf", unknown, name="Directory", fields={"id": {"path": "i"}})
+    needs_nf = Fake("rbt", echo, key="{nf.id}")
+    results = fan_out([needs_boss, boss, needs_empty, crm, needs_nf, nf], "1", deadline_s=2.0, executor=executor)
+    by_id = {r.system_id: r for r in results}
+    assert by_id["loyalty"].status is Status.ERROR
+    assert by_id["loyalty"].error == "needs boss.account_id: BOSS billing & CRM did not answer (timeout)"
+    assert by_id["mail"].error == "needs crm.empty: CRM answered without empty"
+    assert by_id["rbt"].error == "needs nf.id: Directory does not know this customer (not_found)"
+    assert needs_boss.calls == [] and needs_empty.calls == [] and needs_nf.calls == []
+
+
+def test_upstream_hidden_from_the_operator_is_not_queried_on_their_behalf(executor):
+    loyalty = Fake("loyalty", echo, key="{boss.account_id}")
+    [result] = fan_out([loyalty], "1", deadline_s=1.0, executor=executor)
+    assert (result.status, result.error) == (Status.ERROR, "needs boss.account_id: boss is not queried in this lookup")
+    assert loyalty.calls == []
+
+
+def test_later_waves_share_the_one_deadline(executor):
+    boss = Fake("boss", lambda k, c: (time.sleep(0.2), Extracted(fields={"account_id": "A"}))[1],
+                fields={"account_id": {"path": "a"}})
+    seen_budget = []
+
+    def slow_dependent(key, context):
+        seen_budget.append(context.budget)
+        time.sleep(min(context.remaining(), 1.0))
+        context.remaining()
+        return Extracted()
+
+    dependent = Fake("dep", slow_dependent, key="{boss.account_id}", retries=0)
+    started = time.monotonic()
+    results = fan_out([boss, dependent], "1", deadline_s=0.35, executor=executor)
+    took = time.monotonic() - started
+    assert results[0].status is Status.OK and results[1].status is Status.TIMEOUT
+    assert seen_budget[0] < 0.2  # only what the upstream left of the 0.35 s
+    assert took < 0.5
+
+
+def test_upstream_still_running_at_the_deadline(executor):
+    boss = Fake("boss", hang, name="BOSS", fields={"account_id": {"path": "a"}})
+    dependent = Fake("dep", echo, key="{boss.account_id}")
+    results = fan_out([dependent, boss], "1", deadline_s=0.2, executor=executor)
+    assert [r.status for r in results] == [Status.ERROR, Status.TIMEOUT]
+    assert results[0].error == "needs boss.account_id: BOSS did not answer (timeout)"
+
+
+def test_unchecked_cycles_cost_their_panels_only(executor):
+    # The registry rejects cycles at load time; fan_out must still not hang on documents built elsewhere.
+    a = Fake("aaa", echo, key="{bbb.asked}", fields={"asked": {"path": "x"}})
+    b = Fake("bbb", echo, key="{aaa.asked}", fields={"asked": {"path": "x"}})
+    c = Fake("ccc", echo)
+    results = fan_out([a, b, c], "1", deadline_s=1.0, executor=executor)
+    assert [r.status for r in results] == [Status.ERROR, Status.ERROR, Status.OK]
+    assert results[0].error == "key chain forms a cycle: aaa -> bbb -> aaa"
