@@ -70,7 +70,7 @@ def export_command(fmt: str, output: str, **filters) -> None:
                                                                             "output": output}))
         session.commit()
         render = csv_lines if fmt == "csv" else jsonl_lines
-        out = click.open_file(output, "w", encoding="utf-8", newline="")
+        out = sys.stdout if output == "-" else open(output, "w", encoding="utf-8", newline="")
         count = 0
         try:
             for line in render(event_document(row) for row in query.stream(session, chosen)):

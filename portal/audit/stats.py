@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Integer, and_, case, cast, distinct, func, select
+from sqlalchemy import Integer, and_, case, cast, distinct, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from portal.audit.models import AuditEvent, AuditEventSystem
@@ -49,13 +49,13 @@ class Window:
 
 def _day(session: Session):
     if session.get_bind().dialect.name == "postgresql":
-        return func.to_char(func.timezone("UTC", AuditEvent.occurred_at), "YYYY-MM-DD")
+        return func.to_char(func.timezone(literal_column("'UTC'"), AuditEvent.occurred_at), literal_column("'YYYY-MM-DD'"))
     return func.strftime("%Y-%m-%d", AuditEvent.occurred_at)
 
 
 def _hour(session: Session):
     if session.get_bind().dialect.name == "postgresql":
-        return cast(func.extract("hour", func.timezone("UTC", AuditEvent.occurred_at)), Integer)
+        return cast(func.extract("hour", func.timezone(literal_column("'UTC'"), AuditEvent.occurred_at)), Integer)
     return cast(func.strftime("%H", AuditEvent.occurred_at), Integer)
 
 
