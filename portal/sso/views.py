@@ -131,8 +131,8 @@ def totp_enrol():
     totp = _ext("portal.totp")
     form = TotpForm()
     if request.method == "GET" or not form.validate_on_submit():
-        pending = totp.pending(user.id, user.username) if request.method == "POST" else None
-        secret, uri = pending or totp.begin(user.id, user.username)
+        # The secret being enrolled is shown again until a code confirms it (a reload must not change it).
+        secret, uri = totp.pending(user.id, user.username) or totp.begin(user.id, user.username)
         return render_template("sso/totp_enrol.html", form=form, secret=secret, uri=uri,
                                enrolled=totp.enrolled(user.id)), 400 if request.method == "POST" else 200
     if operator is not None:

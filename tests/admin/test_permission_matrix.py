@@ -66,6 +66,7 @@ PAGES = [
     ("/admin/roles", ("roles.manage",)),
     ("/admin/roles/new", ("roles.manage",)),
     ("/admin/roles/agent", ("roles.manage",)),
+    ("/login/totp/enrol", ANY),  # every operator may enrol a second factor
     ("/audit", ("audit.read",)),
     ("/audit/1", ("audit.read",)),
     ("/audit/verify", ("audit.read",)),
