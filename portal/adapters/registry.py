@@ -37,7 +37,7 @@ from typing import Any, Iterable, Iterator
 from pydantic import BaseModel
 
 from portal.adapters import chain
-from portal.adapters.base import Adapter
+from portal.adapters.base import Adapter, adapter_source
 from portal.adapters.config import AdapterConfig, parse_adapter_document, read_adapter_file
 from portal.adapters.resilience import guard_for
 from portal.errors import ConfigError
@@ -155,7 +155,8 @@ def _instantiate(config: AdapterConfig, options: BaseModel, source: str) -> Adap
     cls = kind_class(config.kind)
     assert cls is not None  # parse_adapter_document already rejected unknown kinds
     try:
-        return cls(config, options)
+        with adapter_source(source):
+            return cls(config, options)
     except ConfigError as exc:
         # Kinds name the adapter id as source; the file says more to whoever fixes it.
         raise ConfigError(source, exc.key, exc.reason) from exc

@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal.accounts.service import Operator
-from portal.adapters.base import Adapter, SystemResult
+from portal.adapters.base import Adapter, Status, SystemResult
+from portal.adapters.chain import KeyUnavailable, find_problems, resolve_key, upstream_ids, with_upstreams
 from portal.adapters.registry import build_adapter
 from portal.audit.record import Actor, Event, record
 from portal.catalog.live import LiveCatalog
@@ -110,7 +111,7 @@ class CatalogService:
     def create(self, session: Session, operator: Operator, actor: Actor, document: dict[str, Any]) -> AdapterInfo:
         self._require_reader(operator)
         document = self._with_default_owner(document, operator)
-        adapter_id = self._validate(document)
+        adapter_id = self._validate(session, document)
         self._may_own(operator, document.get("owner"))
         if adapter_id in self.live.file_adapters:
             raise Conflict(f"adapter {adapter_id!r} is defined in {self.live.file_sources[adapter_id]}; change that file")
@@ -131,7 +132,7 @@ class CatalogService:
         if document.get("id", adapter_id) != adapter_id:
             raise InvalidDocument("id", f"must stay {adapter_id!r}; register a new adapter to change the id")
         document = {"id": adapter_id, **document}
-        self._validate(document)
+        self._validate(session, document)
         self._may_own(operator, document.get("owner"))
         before = row.document
         row.document, row.owner = document, document.get("owner")
@@ -163,12 +164,25 @@ class CatalogService:
         adapter = self.live.get(session, adapter_id)
         if adapter is None:
             raise Conflict(f"adapter {adapter_id!r} is not loaded: {info.error or 'it is disabled'}")
-        result = adapter.lookup(number, timeout=timeout_s, capture_raw=True)
+        key = self._key_for(session, adapter, number, timeout_s)
+        result = adapter.lookup(key, timeout=timeout_s, capture_raw=True) if isinstance(key, str) else key
         record(session, actor, Event(action="adapter.test", target=adapter_id, customer=number,
                                      outcome=result.status.value,
                                      details={"elapsed_ms": result.elapsed_ms, "error": result.error}))
         session.commit()
-        return TestReport(result=result, key=number)
+        return TestReport(result=result, key=key if isinstance(key, str) else number)
+
+    def _key_for(self, session: Session, adapter: Adapter, number: str, timeout_s: float) -> str | SystemResult:
+        """The key this adapter is asked with: the number, or a value its upstreams answer first."""
+        if not upstream_ids(adapter):
+            return number
+        upstreams = [a for a in with_upstreams(adapter, self.live.adapters(session)) if a.id != adapter.id]
+        results = {a.id: a.lookup(number, timeout=timeout_s) for a in upstreams}
+        try:
+            return resolve_key(adapter.config.key, number, results,
+                               names={a.id: a.config.name for a in upstreams})
+        except KeyUnavailable as exc:
+            return SystemResult(system_id=adapter.id, status=Status.ERROR, error=exc.detail)
 
     # --- helpers -----------------------------------------------------------------------
 
@@ -210,14 +224,19 @@ class CatalogService:
             return {**document, "owner": operator.teams[0]}
         return dict(document)
 
-    @staticmethod
-    def _validate(document: dict[str, Any]) -> str:
-        """Build the adapter once (without network) to check every key; returns its id."""
+    def _validate(self, session: Session, document: dict[str, Any]) -> str:
+        """Build the adapter once (without network) to check every key and its key chain; returns its id."""
         try:
             adapter: Adapter = build_adapter(document, source=f"adapter {document.get('id', '?')}")
         except ConfigError as exc:
             raise InvalidDocument.from_config_error(exc) from exc
-        adapter.close()
+        try:
+            others = [a for a in self.live.adapters(session) if a.id != adapter.id]
+            problems = [p for p in find_problems([*others, adapter]) if adapter.id in (p.adapter_id, *p.involved)]
+            if problems:
+                raise InvalidDocument("key", problems[0].reason)
+        finally:
+            adapter.close()
         return adapter.id
 
     @staticmethod

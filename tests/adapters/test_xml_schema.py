@@ -144,3 +144,15 @@ def test_the_demo_vas_answers_match_the_schema(backoffice, tmp_path, built):
         expected = Status.OK if data.known("vas", number) else Status.NOT_FOUND
         assert result.status is expected, (number, result.error)
     assert sum(r.status is Status.OK for r in results.values()) >= 10
+
+
+def test_relative_xsd_is_found_beside_the_adapter_file(tmp_path):
+    import tomli_w
+
+    from portal.adapters.registry import load_adapter_dir
+
+    shutil.copy(VAS_XSD, tmp_path / "vas.xsd")
+    (tmp_path / "vas.toml").write_text(tomli_w.dumps(vas_document("http://127.0.0.1:1/vas", xsd="vas.xsd")))
+    loaded = load_adapter_dir(tmp_path)
+    assert loaded.errors == [] and loaded.registry.ids() == ["vas"]
+    loaded.registry.close()

@@ -185,3 +185,20 @@ def test_wsdls_are_kept_on_disk_between_runs(app, client, tokens, backoffice, se
     with sqlite3.connect(Path(settings_overrides["data_dir"]) / "cache" / WSDL_CACHE_FILE) as db:
         cached = {url for (url,) in db.execute("SELECT url FROM request")}
     assert {"http://127.0.0.1:8201/boss?wsdl", "http://127.0.0.1:8202/payments?wsdl"} <= cached
+
+
+def test_key_chain_problems_are_refused_at_registration(client, tokens):
+    response = call(client, "POST", "/api/v1/adapters", tokens["mkt"], json=loyalty_copy(key="{nosuch.account_id}"))
+    assert response.status_code == 422
+    problem = response.get_json()
+    assert problem["key"] == "key" and "nosuch" in problem["reason"]
+
+
+@pytest.mark.backoffice
+def test_test_console_asks_the_upstream_of_a_chained_adapter_first(client, tokens, backoffice):
+    from portal.demo.data import boss_subscriber
+
+    document = loyalty_copy(key="{boss.status}")
+    assert call(client, "POST", "/api/v1/adapters", tokens["admin1"], json=document).status_code == 201
+    report = call(client, "POST", "/api/v1/adapters/points2/test", tokens["admin1"], json={"number": KNOWN}).get_json()
+    assert report["key"] == boss_subscriber(KNOWN)["status"]  # the BOSS answer, not the typed number
