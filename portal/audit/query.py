@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import Select, func, select
@@ -90,8 +90,34 @@ def parse_cursor(raw: str | None) -> int | None:
     return value
 
 
-def filtered(filters: Filters) -> Select:
+CLOCK_SKEW = timedelta(minutes=5)  # how far apart the clocks of several portal hosts may be
+
+
+def seq_bounds(session: Session, filters: Filters) -> tuple[int | None, int | None]:
+    """The ``seq`` range a time window can hold, found on the ``occurred_at`` index.
+
+    Events are stamped under the chain lock, so time grows with ``seq`` (up to the hosts' clock
+    skew); bounding ``seq`` lets every filter walk its ``(column, seq)`` index over the window only.
+    """
+    low = high = None
+    if filters.since:
+        low = session.scalar(select(AuditEvent.seq).where(AuditEvent.occurred_at >= filters.since - CLOCK_SKEW)
+                             .order_by(AuditEvent.occurred_at).limit(1))
+        low = low if low is not None else 2**62  # nothing that recent
+    if filters.until:
+        high = session.scalar(select(AuditEvent.seq).where(AuditEvent.occurred_at < filters.until + CLOCK_SKEW)
+                              .order_by(AuditEvent.occurred_at.desc()).limit(1))
+        high = high if high is not None else 0  # nothing that old
+    return low, high
+
+
+def filtered(filters: Filters, bounds: tuple[int | None, int | None] = (None, None)) -> Select:
     query = select(AuditEvent)
+    low, high = bounds
+    if low is not None:
+        query = query.where(AuditEvent.seq >= low)
+    if high is not None:
+        query = query.where(AuditEvent.seq <= high)
     if filters.actor:
         query = query.where(AuditEvent.actor == filters.actor)
     if filters.action:
@@ -104,8 +130,12 @@ def filtered(filters: Filters) -> Select:
     if filters.outcome:
         query = query.where(AuditEvent.outcome == filters.outcome)
     if filters.system:
-        query = query.where(AuditEvent.seq.in_(
-            select(AuditEventSystem.seq).where(AuditEventSystem.system == filters.system)))
+        touched = select(AuditEventSystem.seq).where(AuditEventSystem.system == filters.system)
+        if low is not None:
+            touched = touched.where(AuditEventSystem.seq >= low)
+        if high is not None:
+            touched = touched.where(AuditEventSystem.seq <= high)
+        query = query.where(AuditEvent.seq.in_(touched))
     if filters.since:
         query = query.where(AuditEvent.occurred_at >= filters.since)
     if filters.until:
@@ -121,7 +151,7 @@ class Page:
 
 def page(session: Session, filters: Filters, *, limit: int = DEFAULT_LIMIT, cursor: int | None = None) -> Page:
     """Newest first; ``cursor`` is the ``next_cursor`` of the previous page (events older than it)."""
-    query = filtered(filters)
+    query = filtered(filters, seq_bounds(session, filters))
     if cursor is not None:
         query = query.where(AuditEvent.seq < cursor)
     rows = list(session.scalars(query.order_by(AuditEvent.seq.desc()).limit(limit + 1)))
@@ -140,8 +170,9 @@ def get_event(session: Session, seq: int) -> AuditEvent:
 def stream(session: Session, filters: Filters, *, batch: int = 2000) -> Iterator[AuditEvent]:
     """Every matching event, oldest first, fetched in keyset batches: memory stays bounded."""
     after = 0
+    bounds = seq_bounds(session, filters)
     while True:
-        rows = list(session.scalars(filtered(filters).where(AuditEvent.seq > after)
+        rows = list(session.scalars(filtered(filters, bounds).where(AuditEvent.seq > after)
                                     .order_by(AuditEvent.seq).limit(batch)))
         if not rows:
             return
@@ -194,4 +225,4 @@ def _link(row: Mapping[str, Any]) -> Link:
 
 
 def count(session: Session, filters: Filters) -> int:
-    return session.scalar(select(func.count()).select_from(filtered(filters).subquery())) or 0
+    return session.scalar(select(func.count()).select_from(filtered(filters, seq_bounds(session, filters)).subquery())) or 0

@@ -149,3 +149,28 @@ def test_agents_may_not_read_the_log(client, token):
     headers = {"Authorization": f"Bearer {token}"}
     for path in ("/api/v1/audit", "/api/v1/audit/1", "/api/v1/audit/verify", "/api/v1/audit/export", "/api/v1/stats"):
         assert client.get(path, headers=headers).status_code == 403, path
+
+
+def test_time_window_filters_and_pages(client, auditor, db, monkeypatch):
+    from datetime import datetime, timedelta, timezone
+
+    import portal.audit.record as recorder
+
+    base = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    for day in range(10):
+        for i in range(3):
+            monkeypatch.setattr(recorder, "utcnow", lambda d=day, i=i: base + timedelta(days=d, hours=i))
+            record(db, Actor(f"op{i}"), Event(action="customer.lookup", details={"systems": {"boss": "ok"}}))
+    db.commit()
+    events = client.get("/api/v1/audit?since=2026-03-04&until=2026-03-06&limit=2", headers=auditor).get_json()
+    seen = [e["occurred_at"][:10] for e in events["events"]]
+    while events["next"]:
+        events = client.get(events["next"], headers=auditor).get_json()
+        seen += [e["occurred_at"][:10] for e in events["events"]]
+    assert seen == ["2026-03-05"] * 3 + ["2026-03-04"] * 3
+    body = client.get("/api/v1/audit?system=boss&actor=op1&since=2026-03-09T00:00:00Z", headers=auditor).get_json()
+    assert [e["occurred_at"][:13] for e in body["events"]] == ["2026-03-10T01", "2026-03-09T01"]
+    future = client.get("/api/v1/audit?since=2030-01-01", headers=auditor).get_json()
+    assert future["events"] == []
+    past = client.get("/api/v1/audit?until=2020-01-01", headers=auditor).get_json()
+    assert past["events"] == []
