@@ -77,6 +77,12 @@ def app(settings_overrides):
     with app.app_context():
         migrate.upgrade(get_database().engine)
     yield app
+    close_app(app)
+
+
+def close_app(app) -> None:
+    """Release what an app holds: adapter connection pools (and their reaper thread), database pool."""
+    app.extensions["portal.catalog"].close()
     app.extensions["portal.db"].dispose()
 
 

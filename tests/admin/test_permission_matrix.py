@@ -109,6 +109,7 @@ def portal(tmp_path_factory, reset_postgres):
         assert response.status_code == 302
         clients[role] = client
     yield app, tokens, clients
+    app.extensions["portal.catalog"].close()
     app.extensions["portal.db"].dispose()
 
 
