@@ -208,3 +208,50 @@ def test_stats_api(client, make_user, login, db):
     assert client.get("/api/v1/stats/operations?by=colour").status_code == 400
     assert client.get("/api/v1/stats?since=garbage").status_code == 400
     assert "operators" in client.get("/api/v1/stats/outliers").get_json()
+
+
+def test_forwarding_to_syslog_over_udp(settings_overrides):
+    import socket
+
+    from portal import create_app, migrate
+    from portal.db import get_database
+
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("127.0.0.1", 0))
+    server.settimeout(5)
+    port = server.getsockname()[1]
+    app = create_app({**settings_overrides, "audit_forward": f"syslog:127.0.0.1:{port}"})
+    try:
+        with app.app_context():
+            migrate.upgrade(get_database().engine)
+            with get_database().session() as session:
+                record(session, Actor("alice"), Event(action="system.open", target="boss", customer="13800000000"))
+                session.commit()
+        message = server.recv(65536).decode("utf-8")
+    finally:
+        server.close()
+        app.extensions["portal.db"].dispose()
+    assert "portal-audit: " in message
+    document = json.loads(message.split("portal-audit: ", 1)[1].rstrip("\x00"))
+    assert document["action"] == "system.open" and document["target"] == "boss"
+
+
+def test_an_unwritable_log_stops_the_change_over_http(app, client, make_user, db):
+    from sqlalchemy import text
+
+    from portal.accounts.service import issue_token
+
+    make_user("root", "admin")
+    _, value = issue_token(db, "root")
+    db.commit()
+    db.execute(text("ALTER TABLE audit_chain_head RENAME TO audit_chain_head_gone"))
+    db.commit()
+    try:
+        response = client.post("/api/v1/users", json={"username": "ghost", "display_name": "G", "roles": ["agent"]},
+                               headers={"Authorization": f"Bearer {value}"})
+    finally:
+        db.execute(text("ALTER TABLE audit_chain_head_gone RENAME TO audit_chain_head"))
+        db.commit()
+    assert response.status_code == 503
+    assert response.get_json()["code"] == "audit_unavailable"
+    assert client.get("/api/v1/users/ghost", headers={"Authorization": f"Bearer {value}"}).status_code == 404
