@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 USER_KEY = "uid"
 TOUCH_EVERY_S = 1.0  # an unchanged session is written back at most this often
+PURGE_ONE_IN = 200  # about one new session in this many sweeps out the ended ones
 
 
 def handle_of(sid: str) -> str:
@@ -112,6 +113,9 @@ class ServerSessionInterface(SessionInterface):
         if session.sid is None:
             session.sid = secrets.token_urlsafe(32)
             record = SessionRecord(handle_of(session.sid), None, created_at=now)
+            purge = getattr(self.store, "purge_expired", None)
+            if purge is not None and secrets.randbelow(PURGE_ONE_IN) == 0:
+                purge(now)  # abandoned sessions (Redis expires its keys by itself)
         assert record is not None
         record.user_id = session.get(USER_KEY)
         record.data = dict(session)

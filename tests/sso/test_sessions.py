@@ -136,3 +136,11 @@ def test_anonymous_visitors_leave_no_session_rows_without_a_form(client, db):
     client.get("/healthz")
     db.expire_all()
     assert db.scalar(select(func.count()).select_from(SessionRow)) == 0
+
+
+def test_ended_sessions_are_swept_out(app, client, agent, db, clock):
+    store = app.extensions["portal.session_store"]
+    clock.advance(31 * 60)
+    assert store.purge_expired(clock.now()) >= 1
+    db.expire_all()
+    assert db.scalar(select(func.count()).select_from(SessionRow).where(SessionRow.user_id == agent.id)) == 0
