@@ -98,3 +98,17 @@ def prune_command(days: int | None, archive_dir: str | None) -> None:
         return
     click.echo(f"archived {result.count} events (seq {result.first_seq}..{result.seq}) to {result.archive}; "
                f"the chain continues from anchor {result.hash[:16]}…")
+
+
+@audit.command("verify-archive")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def verify_archive_command(path: str) -> None:
+    """Check a retention archive on its own: every event's hash and link, and its trailing anchor."""
+    from portal.audit import retention
+
+    report = retention.verify_archive(path)
+    click.echo(f"{report['count']} events, anchor seq {(report['anchor'] or {}).get('seq')}, sha256 {report['sha256']}")
+    for problem in report["problems"]:
+        click.echo(f"  {problem}")
+    click.echo("archive OK" if report["ok"] else "archive BROKEN")
+    sys.exit(0 if report["ok"] else 1)

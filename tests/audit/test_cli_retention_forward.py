@@ -130,6 +130,12 @@ def test_cli_prune(run, write_old, tmp_path):
     assert "archived 2 events (seq 1..2)" in result.output
     assert run("audit", "verify").exit_code == 0
     assert "nothing to archive" in run("audit", "prune", "--days", "30", "--archive-dir", str(tmp_path)).output
+    [archive] = (tmp_path / "arch").glob("audit-*.jsonl")
+    result = run("audit", "verify-archive", str(archive))
+    assert result.exit_code == 0 and "2 events, anchor seq 2" in result.output and "archive OK" in result.output
+    archive.write_text(archive.read_text().replace('"old"', '"new"', 1))
+    result = CliRunner().invoke(main, ["audit", "verify-archive", str(archive)])
+    assert result.exit_code == 1 and "was modified" in result.output
 
 
 def test_forwarding_to_a_file_after_commit_only(settings_overrides, tmp_path):
