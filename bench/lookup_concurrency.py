@@ -24,6 +24,7 @@ CPython process runs Python code on one core at a time, which is where the 20-th
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import multiprocessing as mp
 import os
 import shutil
@@ -158,6 +159,44 @@ def concurrent(lookup: Callable[[], None], threads: int, per_thread: int) -> tup
     return samples, len(samples) / (time.perf_counter() - began)
 
 
+def _portal_process(adapters_path: str, threads: int, rounds: int, workers: int, barrier, results) -> None:
+    """One portal worker process (as behind a load balancer): its own adapters, pool and GIL."""
+    loaded = load_adapter_dir(adapters_path)
+    executor = make_executor(workers)
+    adapters = list(loaded.registry)
+    lookup = checked_lookup(adapters, executor)
+    for _ in range(3):
+        lookup()
+    concurrent(lookup, threads, 2)  # warm keep-alive connections for the load
+    barrier.wait()
+    samples, _ = concurrent(lookup, threads, rounds)
+    results.put((samples, len(failures)))
+    executor.shutdown()
+    loaded.registry.close()
+
+
+def across_processes(adapters_path: Path, processes: int, concurrency: int, rounds: int,
+                     workers: int) -> list[float]:
+    """``concurrency`` lookups at once, spread over ``processes`` portal processes."""
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(processes), context.Queue()
+    threads = max(1, concurrency // processes)
+    children = [context.Process(target=_portal_process,
+                                args=(str(adapters_path), threads, rounds, workers // processes, barrier, results))
+                for _ in range(processes)]
+    for child in children:
+        child.start()
+    samples: list[float] = []
+    for _ in children:
+        mine, failed = results.get(timeout=600)
+        samples.extend(mine)
+        if failed:
+            failures.append(f"{failed} lookups in a portal process had a system not ok")
+    for child in children:
+        child.join()
+    return samples
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=40, help="lookups per measurement (per thread at 20)")
@@ -166,6 +205,8 @@ def main() -> None:
     parser.add_argument("--max-concurrency", type=int, default=None,
                         help="bulkhead per adapter in the second concurrent run (default: --concurrency)")
     parser.add_argument("--workers", type=int, default=None, help="lookup pool size (default: 12 x concurrency)")
+    parser.add_argument("--processes", type=int, default=2,
+                        help="portal processes sharing the concurrent load in the multi-process run (0: skip)")
     args = parser.parse_args()
 
     for system_id, (username, password) in DEMO_CREDENTIALS.items():
@@ -179,7 +220,8 @@ def main() -> None:
     with office, tempfile.TemporaryDirectory() as tmp:
         executor = make_executor(workers)
         loaded = load_adapter_dir(adapter_dir(tmp, None))
-        sized = load_adapter_dir(adapter_dir(tmp, raised))
+        sized_path = adapter_dir(tmp, raised)
+        sized = load_adapter_dir(sized_path)
         assert not loaded.errors and not sized.errors, (loaded.errors, sized.errors)
         adapters, sized_adapters = list(loaded.registry), list(sized.registry)
         lookup = checked_lookup(adapters, executor)
@@ -208,6 +250,9 @@ def main() -> None:
         portal_cpu = (cpu_seconds() - cpu_before) / wall
         office_cpu = (cpu_seconds(child) - child_before) / wall if child else None
 
+        spread = (across_processes(sized_path, args.processes, args.concurrency, args.rounds, workers)
+                  if args.processes else [])
+
         slowest_id = max(own, key=lambda k: statistics.median(own[k]))
         slowest = own[slowest_id]
         base50, base95 = percentile(slowest, 50), percentile(slowest, 95)
@@ -227,6 +272,8 @@ def main() -> None:
         row("fan-out over 12, 1 lookup at a time", one)
         row(f"fan-out over 12, {n} concurrent, bulkhead {raised}", many)
         row(f"fan-out over 12, {n} concurrent, bulkhead {bulkhead} (files)", configured, judged=False)
+        if spread:
+            row(f"{n} concurrent over {args.processes} portal processes, bulkhead {raised}", spread)
         row("sequential baseline (12 one after another)", sequential, judged=False)
         cpu = f"portal process {portal_cpu:.0%} of a core"
         if office_cpu is not None:

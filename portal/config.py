@@ -33,7 +33,7 @@ class Settings(BaseModel):
     adapters_dir: Path = Path("config/adapters")
     customer_number_pattern: str = r"^1[3-9][0-9]{9}$"
     lookup_deadline_s: float = Field(default=3.0, gt=0, le=60)
-    fanout_workers: int = Field(default=64, ge=1, le=1024)
+    fanout_workers: int = Field(default=256, ge=1, le=4096)
     session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
     session_cookie_secure: bool = True
     # Sign-in and sessions (portal.sso; docs/sso.md).

@@ -128,7 +128,7 @@ class AdapterConfig(_Strict):
     retry_backoff_s: float = Field(default=0.05, ge=0, le=5, strict=True)
     breaker_failures: int = Field(default=5, ge=1, le=1000, strict=True)
     breaker_reset_s: float = Field(default=30.0, gt=0, le=3600, strict=True)
-    max_concurrency: int = Field(default=8, ge=1, le=1000, strict=True)
+    max_concurrency: int = Field(default=16, ge=1, le=1000, strict=True)
 
     @field_validator("key")
     @classmethod

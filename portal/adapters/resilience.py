@@ -269,7 +269,7 @@ class Guard:
     """Breaker, bulkhead and retry policy of one adapter; shared by every thread."""
 
     def __init__(self, system_id: str, name: str, *, retries: int = 1, backoff_s: float = 0.05,
-                 breaker_failures: int = 5, breaker_reset_s: float = 30.0, max_concurrency: int = 8,
+                 breaker_failures: int = 5, breaker_reset_s: float = 30.0, max_concurrency: int = 16,
                  clock: Clock = time.monotonic, sleep: Callable[[float], None] = time.sleep,
                  rng: random.Random | None = None, wall_clock: Clock = time.time) -> None:
         self.system_id = system_id

@@ -174,7 +174,7 @@ def test_breaker_opens_after_consecutive_failures_and_refuses_at_once():
     run(guard, scripted(clock, (Status.ERROR, 0.0)), clock.now + 1)
     assert guard.breaker.state is BreakerState.OPEN
     assert guard.health() == {"state": "open", "failures": 3, "opened_at": 1_700_000_000.0,
-                              "retry_in_s": 30.0, "in_flight": 0, "max_concurrency": 8}
+                              "retry_in_s": 30.0, "in_flight": 0, "max_concurrency": 16}
     clock.now += 12
     never = scripted(clock)
     result = run(guard, never, clock.now + 1)
@@ -480,7 +480,7 @@ def test_resilience_keys_are_validated_at_load():
     adapter = build_adapter(dict(base), "sys.toml")
     config = adapter.config
     assert (config.retries, config.retry_backoff_s, config.breaker_failures, config.breaker_reset_s,
-            config.max_concurrency) == (1, 0.05, 5, 30.0, 8)
+            config.max_concurrency) == (1, 0.05, 5, 30.0, 16)
     for key, value in [("retries", 4), ("retries", True), ("retries", -1), ("retry_backoff_s", -0.1),
                        ("breaker_failures", 0), ("breaker_reset_s", 0), ("max_concurrency", 0),
                        ("max_concurrency", "8")]:
@@ -499,7 +499,7 @@ def test_registry_health_reports_every_adapter():
     health = registry.health()
     assert health["down"]["state"] == "open" and health["down"]["opened_at"] == 5.0
     assert health["fine"] == {"state": "closed", "failures": 0, "opened_at": None, "retry_in_s": None,
-                              "in_flight": 0, "max_concurrency": 8}
+                              "in_flight": 0, "max_concurrency": 16}
     assert registry.breaker_state("fine") == health["fine"] and registry.breaker_state("nope") is None
 
 
@@ -546,7 +546,7 @@ def test_a_hanging_system_opens_its_breaker_and_closes_after_it_recovers(backoff
         assert results["loyalty"].status is Status.OK, results["loyalty"]
         assert loaded.registry.health()["loyalty"] == {
             "state": "closed", "failures": 0, "opened_at": None, "retry_in_s": None,
-            "in_flight": 0, "max_concurrency": 8}
+            "in_flight": 0, "max_concurrency": 16}
     finally:
         backoffice.hang("loyalty", False)
         pool.shutdown(wait=False, cancel_futures=True)
