@@ -31,6 +31,11 @@ def init_app(app: Flask) -> None:
     app.extensions["portal.keyring"] = keyring
     app.extensions["portal.handoffs"] = Handoffs(database.sessions, keyring, settings.handoff_ttl_s)
     app.extensions["portal.credentials"] = CredentialVault(database.sessions, vault)
+    if settings.vault_key:  # a real vault: adapters read their service accounts from it too
+        from portal.adapters.secrets import set_credentials_provider
+        from portal.sso.handoff import adapter_credentials_provider
+
+        set_credentials_provider(adapter_credentials_provider(app.extensions["portal.credentials"]))
     app.extensions["portal.totp"] = Totp(database.sessions, vault, settings.mfa_required_roles, settings.mfa_issuer)
     if settings.oidc_providers:
         from portal.sso import oidc

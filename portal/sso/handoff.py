@@ -268,3 +268,25 @@ class CredentialVault:
                      "updated_at": row.updated_at}
                     for row in db.scalars(select(SystemCredential).order_by(SystemCredential.system_id,
                                                                             SystemCredential.operator))]
+
+
+def adapter_credentials_provider(vault: CredentialVault):
+    """Adapters' service-account logins (``[login] credentials = "NAME"``) from the encrypted store:
+    the service account stored for system ``name`` (lower-cased), else the environment."""
+    import logging
+
+    from portal.adapters.secrets import environment_credentials
+
+    log = logging.getLogger(__name__)
+
+    def provider(name: str):
+        try:
+            found = vault.lookup(name.lower(), SERVICE_ACCOUNT)
+        except Exception:  # a broken store must not hide credentials the environment has
+            log.exception("credential store lookup failed for %r", name)
+            found = None
+        if found is not None:
+            return found[0], found[1]
+        return environment_credentials(name)
+
+    return provider

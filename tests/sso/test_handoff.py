@@ -212,3 +212,32 @@ def test_redeem_refusals_are_problem_documents_and_audited(client, db):
     assert response.status_code == 403 and response.content_type == "application/problem+json"
     assert response.get_json()["reason"] in ("malformed", "bad_signature")
     assert events(db, "sso.handoff_refused")
+
+
+def test_with_a_vault_key_adapters_read_service_accounts_from_the_store(settings_overrides):
+    from portal import create_app, migrate
+    from portal.adapters import secrets
+    from portal.db import get_database
+    from portal.sso.vault import Vault
+
+    previous = secrets.get_credentials_provider()
+    try:
+        app = create_app({**settings_overrides, "vault_key": Vault.new_key()})
+        with app.app_context():
+            migrate.upgrade(get_database().engine)
+        app.extensions["portal.credentials"].store("complaints", "svc-from-vault", "s3cret")
+        assert secrets.credentials("COMPLAINTS") == ("svc-from-vault", "s3cret")
+        app.extensions["portal.credentials"].remove("complaints")
+        assert secrets.credentials("COMPLAINTS") == ("portal-svc", "complaints-demo")  # the environment
+        app.extensions["portal.db"].dispose()
+    finally:
+        secrets.set_credentials_provider(previous)
+
+
+def test_a_wrong_vault_key_is_a_clear_configuration_error(settings_overrides):
+    from portal import create_app
+    from portal.errors import ConfigError
+
+    with pytest.raises(ConfigError) as error:
+        create_app({**settings_overrides, "vault_key": "not-a-key"})
+    assert "PORTAL_VAULT_KEY" in str(error.value)
