@@ -109,6 +109,7 @@ class LookupService:
             outcome="success",
             details={"elapsed_ms": elapsed_ms,
                      "systems": {r.system_id: r.status.value for r in results},
+                     "latency_ms": {r.system_id: r.elapsed_ms for r in results},
                      "withheld": [r.result.system_id for r in redacted if not r.visible]},
         ))
         session.commit()
