@@ -89,6 +89,7 @@ def test_lookup_is_audited_with_each_systems_status(client, token, backoffice, d
     assert event.correlation_id == body["correlation_id"]
     assert event.details["systems"]["mail"] == "unavailable"
     assert event.details["systems"]["boss"] == "ok"
+    assert set(event.details["latency_ms"]) == set(SYSTEM_IDS) and event.details["latency_ms"]["boss"] > 0
 
 
 @pytest.mark.parametrize("number", ["abc", "1380000000", "138000000000", "23800000000", "1380000000x"])
