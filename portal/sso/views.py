@@ -130,6 +130,12 @@ def totp_enrol():
         return redirect(url_for("sso.login"))
     totp = _ext("portal.totp")
     form = TotpForm()
+    if totp.enrolled(user.id):
+        # Never replaced from here: a password alone (or a borrowed session) must not swap the factor.
+        # A lost factor is removed by an administrator (`portal sso reset-totp`).
+        if operator is None:
+            return redirect(url_for("sso.login_totp"))
+        return render_template("sso/totp_enrol.html", form=None, secret=None, uri=None, enrolled=True)
     if request.method == "GET" or not form.validate_on_submit():
         # The secret being enrolled is shown again until a code confirms it (a reload must not change it).
         secret, uri = totp.pending(user.id, user.username) or totp.begin(user.id, user.username)

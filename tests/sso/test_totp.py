@@ -113,3 +113,24 @@ def test_secrets_are_encrypted_at_rest(mfa_app):
         uid = find_user(db, "ada").id
         secret, _ = mfa_app.extensions["portal.totp"].begin(uid, "ada")
         assert secret.encode() not in db.get(TotpFactor, uid).secret
+
+
+def test_a_password_alone_cannot_replace_an_enrolled_factor(mfa_app, clock):
+    users(mfa_app, ("ada", "admin"))
+    totp = mfa_app.extensions["portal.totp"]
+    with mfa_app.extensions["portal.db"].session() as db:
+        from portal.accounts.service import find_user
+
+        uid = find_user(db, "ada").id
+    secret, _ = totp.begin(uid, "ada")
+    assert totp.verify(uid, pyotp.TOTP(secret).at(clock.now()), confirm=True)
+    client = mfa_app.test_client()
+    sign_in(client, "ada")  # the password step only
+    response = client.get("/login/totp/enrol")
+    assert response.status_code == 302 and response.headers["Location"] == "/login/totp"
+    assert totp.enrolled(uid)
+    clock.advance(30)
+    post_code(client, "/login/totp", pyotp.TOTP(secret).at(clock.now()))
+    page = client.get("/login/totp/enrol").get_data(as_text=True)
+    assert 'id="totp-enrolled"' in page and "totp-secret" not in page
+    assert totp.enrolled(uid)
