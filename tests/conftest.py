@@ -11,6 +11,16 @@ os.environ.setdefault("PORTAL_CRED_COMPLAINTS_USERNAME", "portal-svc")
 os.environ.setdefault("PORTAL_CRED_COMPLAINTS_PASSWORD", "complaints-demo")
 
 
+@pytest.fixture(autouse=True)
+def no_wsdl_disk_cache():
+    """A WSDL cached on disk by one test (apps point the cache at their data folder) must not
+    answer for another test's server that happens to get the same port."""
+    from portal.adapters.soap import set_cache_dir
+
+    yield
+    set_cache_dir(None)
+
+
 @pytest.fixture(scope="session")
 def backoffice_session():
     """All twelve simulated systems on their loopback ports, once per test session."""
