@@ -124,8 +124,10 @@ def callback(name: str):
     identity = db.scalar(select(ExternalIdentity).where(ExternalIdentity.provider == name,
                                                         ExternalIdentity.subject == subject))
     user = db.get(User, identity.user_id) if identity else None
-    if user is None and username and config.get("link_by_username", True):
+    if user is None and username and config.get("link_by_username", False):
         user = find_user(db, username)
+        if user is not None and user.username in current_app.extensions["portal.settings"].break_glass_users:
+            return _refuse(name, username, "break_glass_account")  # emergency accounts stay local
     if user is None:
         if not config.get("create_users"):
             return _refuse(name, username or subject, "no_account")
@@ -133,6 +135,8 @@ def callback(name: str):
             return _refuse(name, username or subject, "bad_username")
         if not roles:
             return _refuse(name, username, "no_mapped_role")
+        if find_user(db, username) is not None:
+            return _refuse(name, username, "username_taken")  # a local operator not linked to this account
         user = User(username=username, display_name=str(claims.get("name") or ""), teams=[], enabled=True,
                     roles=_role_rows(db, roles))
         db.add(user)

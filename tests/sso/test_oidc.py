@@ -38,7 +38,8 @@ def ports():
 def settings_overrides(settings_overrides, ports):
     provider = {"name": "test", "title": "Test IdP", "issuer": f"http://127.0.0.1:{ports['idp']}",
                 "client_id": "portal", "client_secret": "portal-test-secret", "scope": "openid profile groups",
-                "role_map": {"sd-agents": "agent", "sd-admins": "admin"}, "create_users": True}
+                "role_map": {"sd-agents": "agent", "sd-admins": "admin"}, "create_users": True,
+                "link_by_username": True}
     return {**settings_overrides, "oidc_providers": [provider]}
 
 
@@ -201,3 +202,13 @@ def test_passwords_can_be_switched_off_except_for_break_glass_admins(settings_ov
         response = client.post("/login", data={"username": username, "password": PASSWORD,
                                                "csrf_token": csrf_token(page)})
         assert response.status_code == status
+
+
+def test_without_linking_an_existing_username_is_not_taken_over(app, idp, live_portal, make_user, db):
+    make_user("dave", "agent")
+    app.extensions["portal.oidc"].configs["test"]["link_by_username"] = False
+    http = browser()
+    back = to_provider_login(http, live_portal, "dave")
+    refused = http.get(back.headers["Location"], timeout=10)
+    assert refused.status_code == 401
+    assert [e.details["reason"] for e in events(db, "auth.login_failed")] == ["username_taken"]
