@@ -3,7 +3,8 @@
 A system *joined* to a portal (:func:`join_portal`, or ``PORTAL_DEMO_PORTAL_URL``
 in the environment) shows its customer screens only to a signed-in operator;
 anyone else gets its login page (HTTP 401). A system not joined keeps its screens
-open, as the demo always had them.
+open, as the demo always had them, and honours hand-offs from the portal at
+:data:`DEFAULT_PORTAL_URL` (where ``portal demo`` serves it).
 
 ``POST /sso`` (fields ``token``, ``next``) signs an operator in from a hand-off:
 
@@ -41,6 +42,7 @@ JWKS_REFRESH_S = 60.0
 JWKS_RETRY_S = 1.0
 HTTP_TIMEOUT_S = 3.0
 ENV_PORTAL_URL = "PORTAL_DEMO_PORTAL_URL"
+DEFAULT_PORTAL_URL = "http://127.0.0.1:5000"  # where `portal demo` serves the portal
 
 Check = Callable[[Request], "str | None"]
 
@@ -77,6 +79,11 @@ class Receiver:
     @property
     def joined(self) -> bool:
         return self.portal_url is not None
+
+    @property
+    def trusted_url(self) -> str:
+        """The portal whose hand-offs are honoured: the joined one, else ``portal demo``'s default address."""
+        return self.portal_url or DEFAULT_PORTAL_URL
 
     def join(self, portal_url: str | None) -> None:
         with self._lock:
@@ -121,8 +128,6 @@ class Receiver:
     def handle_sso(self, request: Request) -> Response:
         if request.method != "POST":
             return self.refuse(request, "hand-offs are posted", 405)
-        if not self.joined:
-            return self.refuse(request, "this system is not joined to a portal", 403)
         try:
             claims = self.accept(request.form.get("token", ""))
         except Refused as exc:
@@ -142,7 +147,7 @@ class Receiver:
         """The claims of a hand-off this system may honour; :class:`Refused` otherwise."""
         from portal.sso.handoff import HandoffRefused, verify_token
 
-        issuer = self.portal_url or ""
+        issuer = self.trusted_url
         try:
             claims = verify_token(token, self._key_set(token), issuer=issuer, audience=self.spec.id)
         except HandoffRefused as exc:
@@ -182,7 +187,7 @@ class Receiver:
         age = time.time() - fetched
         if keys is None or age > JWKS_REFRESH_S or (not known and age > JWKS_RETRY_S):
             try:
-                answer = self._http.get(f"{self.portal_url}/.well-known/jwks.json", timeout=HTTP_TIMEOUT_S)
+                answer = self._http.get(f"{self.trusted_url}/.well-known/jwks.json", timeout=HTTP_TIMEOUT_S)
                 answer.raise_for_status()
                 keys = jwk.KeySet.import_key_set(answer.json())
             except (requests.RequestException, ValueError) as exc:
