@@ -39,6 +39,8 @@ def demo_command(host: str, port: int, backoffice: bool, reset_passwords: bool) 
     from portal.demo.backoffice import DEMO_CREDENTIALS, BackOffice, BackOfficeError
     from portal.errors import PortalError
 
+    # The simulated systems accept hand-offs from this portal only (and show visitors their login page).
+    os.environ.setdefault("PORTAL_DEMO_PORTAL_URL", f"http://{host}:{port}")
     for system_id, (username, password) in DEMO_CREDENTIALS.items():
         os.environ.setdefault(f"PORTAL_CRED_{system_id.upper()}_USERNAME", username)
         os.environ.setdefault(f"PORTAL_CRED_{system_id.upper()}_PASSWORD", password)

@@ -36,7 +36,7 @@ def test_file_matches_its_system_and_the_common_schema(path):
     assert config.owner and config.timeout_s == 2.0
     assert 3 <= len(config.fields) <= 6
     assert config.deep_link.url == f"http://127.0.0.1:{spec.ui_port}/ui/customer/{{customer}}"
-    assert config.deep_link.sso == "none"
+    assert config.deep_link.sso == ("form" if spec.id == "complaints" else "token")
     address = doc.get("wsdl") or doc.get("url") or f"http://{doc['host']}:{doc['port']}/"
     assert address.startswith(f"http://127.0.0.1:{spec.port}/")
     for name, field in config.fields.items():
