@@ -1,7 +1,7 @@
 """OpenID Connect sign-in end to end against a real provider: panva's certified `oidc-provider`
 (npm, tests/sso/oidc_provider) started on loopback, the portal served over HTTP, a browser-like client.
 
-Skipped when node or the provider's node_modules are missing (`npm ci` in tests/sso/oidc_provider).
+The provider's locked packages are installed with `npm ci` on first use; skipped only without node/npm.
 """
 
 import re
@@ -55,11 +55,22 @@ def live_portal(app, ports):
     thread.join(5)
 
 
+@pytest.fixture(scope="session")
+def provider_installed() -> str:
+    """node, with the provider's locked packages installed (once, from the npm registry) if missing."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        pytest.skip("node and npm are needed for the real OIDC provider")
+    if not (PROVIDER_DIR / "node_modules" / "oidc-provider").is_dir():
+        installed = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=PROVIDER_DIR,
+                                   capture_output=True, text=True, timeout=300)
+        assert installed.returncode == 0, f"npm ci in {PROVIDER_DIR} failed:\n{installed.stderr[-2000:]}"
+    return node
+
+
 @pytest.fixture
-def idp(ports, live_portal):
-    node = shutil.which("node")
-    if node is None or not (PROVIDER_DIR / "node_modules" / "oidc-provider").is_dir():
-        pytest.skip("node and `npm ci` in tests/sso/oidc_provider are needed for the real OIDC provider")
+def idp(ports, live_portal, provider_installed):
+    node = provider_installed
     process = subprocess.Popen([node, "server.mjs", str(ports["idp"]), f"{live_portal}/login/oidc/test/callback"],
                                cwd=PROVIDER_DIR, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
