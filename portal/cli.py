@@ -61,7 +61,7 @@ def backoffice_command(host: str, latencies: tuple[str, ...]) -> None:
     for system in office.systems.values():
         click.echo(f"{system.id:12} {system.protocol:7} {system.base_url}")
     if office.control_url:
-        click.echo(f"Fault injection: {office.control_url}/faults (see docs/backoffice.md)")
+        click.echo(f"Fault injection: {office.control_url} (see docs/backoffice.md)")
     click.echo("Press Ctrl+C to stop.")
     office.serve_forever()
 

@@ -71,7 +71,7 @@ def demo_command(host: str, port: int, backoffice: bool, reset_passwords: bool) 
     if office is not None:
         click.echo(f"Simulated back office: {len(office.systems)} systems on 127.0.0.1 ports "
                    f"{min(s.port for s in office.systems.values())}-{max(s.port for s in office.systems.values())}"
-                   + (f"; fault injection at {office.control_url}/faults" if office.control_url else ""))
+                   + (f"; fault injection at {office.control_url}" if office.control_url else ""))
     if created:
         click.echo("Demo users (passwords are shown only now; `portal demo --reset-passwords` makes new ones):")
         for username, role, password in created:
