@@ -62,3 +62,22 @@ def test_tokens_are_stored_hashed_and_resolve_to_their_user(db, make_user):
 def test_token_for_unknown_user(db):
     with pytest.raises(ResourceNotFound):
         issue_token(db, "ghost")
+
+
+def test_token_use_is_recorded_at_most_once_a_minute(db, make_user):
+    from datetime import timedelta
+
+    make_user("gina", "agent")
+    _, token = issue_token(db, "gina")
+    db.commit()
+    user_for_token(db, token)
+    db.commit()
+    row = db.scalars(select(ApiToken)).one()
+    first = row.last_used_at
+    assert first is not None
+    user_for_token(db, token)
+    assert not db.dirty  # a second use within the minute writes nothing
+    row.last_used_at = first - timedelta(minutes=2)
+    db.commit()
+    user_for_token(db, token)
+    assert db.dirty
