@@ -21,8 +21,8 @@ from portal.audit.record import Actor, Event, record
 from portal.catalog.live import LiveCatalog
 from portal.errors import BackendError, PermissionDenied, ResourceNotFound
 from portal.lookup.numbers import NumberPolicy
-from portal.rbac.redact import Redacted, redact
 from portal.rbac.policy import permits
+from portal.rbac.redact import Redacted, redact
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,15 @@ class CustomerView:
             "systems": [system.to_dict() for system in self.systems],
             "withheld_systems": self.withheld,
         }
+
+
+@dataclass(frozen=True)
+class QuickChannel:
+    """Where a quick channel leads: the system's adapter, its screen for the customer, the number."""
+
+    adapter: Adapter
+    url: str
+    number: str
 
 
 class LookupService:
@@ -116,8 +125,8 @@ class LookupService:
         return CustomerView(customer=number, elapsed_ms=elapsed_ms, correlation_id=correlation_id, systems=systems,
                             withheld=sum(not r.visible for r in redacted))
 
-    def deep_link(self, system_id: str, typed_number: str, operator: Operator, session: Session,
-                  actor: Actor) -> str:
+    def open_system(self, system_id: str, typed_number: str, operator: Operator, session: Session,
+                    actor: Actor) -> QuickChannel:
         """The system's own screen for the customer, after checking and recording the opening."""
         number = self.numbers.normalise(typed_number)
         adapter = self.catalog.get(session, system_id)
@@ -125,11 +134,14 @@ class LookupService:
             raise ResourceNotFound(f"no quick channel for system {system_id!r}")
         if not permits(operator.permissions, f"system.{system_id}.open"):
             raise PermissionDenied(f"your roles do not allow opening {adapter.config.name}")
+        if not operator.policy.customer(number).allowed:
+            # The content layer holds for quick channels too, not only for the combined view.
+            raise PermissionDenied(f"customer {number} is outside what your roles may see")
         url = adapter.config.deep_link.url.replace("{customer}", number)
         record(session, actor, Event(action="system.open", target=system_id, customer=number,
                                      details={"sso": adapter.config.deep_link.sso}))
         session.commit()
-        return url
+        return QuickChannel(adapter=adapter, url=url, number=number)
 
     def reveal(self, typed_number: str, system_id: str, field_name: str, operator: Operator, session: Session,
                actor: Actor) -> str | None:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import session as browser_session
 
 from portal.db import get_session
 from portal.errors import InvalidCustomerNumber
 from portal.lookup.service import LookupService
 from portal.rbac.decorators import require
 from portal.rbac.policy import permits
-from portal.sso.identity import current_actor, current_operator
+from portal.sso.identity import SESSION_EPOCH_KEY, current_actor, current_operator
+from portal.sso.quick import hand_over
 
 bp = Blueprint("lookup", __name__)
 
@@ -58,13 +60,6 @@ def customer(number: str):
 @require()
 def open_system(system_id: str, number: str):
     """Authorised and audited by the service, then handed over signed in (portal.sso.quick)."""
-    from flask import session as browser_session
-
-    from portal.sso.identity import SESSION_EPOCH_KEY
-    from portal.sso.quick import hand_over
-
-    db = get_session()
-    url = service().deep_link(system_id, number, current_operator(), db, current_actor())
-    adapter = service().catalog.get(db, system_id)
-    normalised = service().numbers.normalise(number)
-    return hand_over(adapter, url, normalised, current_operator(), browser_session.get(SESSION_EPOCH_KEY, 0))
+    channel = service().open_system(system_id, number, current_operator(), get_session(), current_actor())
+    return hand_over(channel.adapter, channel.url, channel.number, current_operator(),
+                     browser_session.get(SESSION_EPOCH_KEY, 0))

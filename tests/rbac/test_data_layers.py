@@ -112,3 +112,12 @@ def test_record_rules_withhold_rows_and_whole_systems(client, backoffice, with_r
     html = page.get_data(as_text=True)
     assert 'id="tab-loyalty"' not in html and "1 withheld for your role" in html
     assert f"<td>{bills[0]['month']}</td>" not in html and "1 not shown for your role" in html
+
+
+def test_quick_channels_respect_customer_patterns_too(client, backoffice, with_role, db):
+    with_role(rules=[{"type": "customers", "patterns": ["138000000??"]}])
+    assert client.get("/go/boss/13800000042").status_code == 200
+    response = client.get("/go/boss/13800000542")
+    assert response.status_code == 403 and "outside" in response.get_data(as_text=True)
+    opened = db.scalars(select(AuditEvent.customer).where(AuditEvent.action == "system.open")).all()
+    assert opened == ["13800000042"]
