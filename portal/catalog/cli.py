@@ -72,16 +72,12 @@ def adapters_add(path: Path, username: str) -> None:
     """Register an adapter TOML file in the database, as the given operator."""
     import tomllib
 
-    from portal.accounts.service import Operator, find_user
     from portal.audit.record import Actor
     from portal.db import get_database
 
     service = current_app.extensions["portal.catalog_service"]
     with get_database().session() as session:
-        user = find_user(session, username)
-        if user is None:
-            raise click.ClickException(f"no user {username!r}")
-        operator = Operator.of(user)
+        operator = operator_named(session, username)
         try:
             document = tomllib.loads(path.read_text(encoding="utf-8"))
             info = service.create(session, operator, Actor(operator.username, operator.roles, "cli"), document)
@@ -99,17 +95,13 @@ def adapters_add(path: Path, username: str) -> None:
 @with_appcontext
 def adapters_test(adapter_id: str, number: str, username: str) -> None:
     """Run one adapter for one customer number and show fields, timing and the raw answer."""
-    from portal.accounts.service import Operator, find_user
     from portal.audit.record import Actor
     from portal.db import get_database
 
     service = current_app.extensions["portal.catalog_service"]
     timeout = current_app.extensions["portal.settings"].lookup_deadline_s
     with get_database().session() as session:
-        user = find_user(session, username)
-        if user is None:
-            raise click.ClickException(f"no user {username!r}")
-        operator = Operator.of(user)
+        operator = operator_named(session, username)
         try:
             report = service.test(session, operator, Actor(operator.username, operator.roles, "cli"),
                                   adapter_id, number, timeout)
@@ -128,3 +120,13 @@ def adapters_test(adapter_id: str, number: str, username: str) -> None:
         click.echo(result.raw_excerpt)
     if result.status.value != "ok":
         sys.exit(1)
+
+
+def operator_named(session, username: str):
+    """The operator a CLI command acts as (``--as``); the audit log names them."""
+    from portal.accounts.service import Operator, find_user
+
+    user = find_user(session, username)
+    if user is None:
+        raise click.ClickException(f"no user {username!r}")
+    return Operator.of(user)
