@@ -8,6 +8,7 @@ or the environment variable), the key and the reason.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import tomllib
 from collections.abc import Mapping
@@ -58,17 +59,61 @@ class Settings(BaseModel):
     audit_retention_days: int = Field(default=0, ge=0, le=36500)  # 0: keep every event
     audit_archive_dir: str = ""  # default: <data_dir>/audit-archive
     audit_forward: str = Field(default="", pattern=r"^(|syslog|syslog:.+:[0-9]+|file:.+)$")
+    # Monitoring and alerts (portal.monitor; docs/monitoring.md).
+    monitor_interval_s: float = Field(default=30.0, ge=1, le=3600)  # between probes of one system
+    monitor_tick_s: float = Field(default=5.0, gt=0, le=60)  # how often the monitor looks for due work
+    monitor_down_after: int = Field(default=3, ge=1, le=100)  # consecutive failures before "down"
+    monitor_up_after: int = Field(default=2, ge=1, le=100)  # consecutive successes before "up" again
+    monitor_degraded_ms: int = Field(default=1500, ge=1, le=600_000)  # slower answers than this are "slow"
+    monitor_degraded_after: int = Field(default=3, ge=1, le=100)  # consecutive slow answers before "degraded"
+    monitor_lease_s: float = Field(default=30.0, ge=2, le=3600)  # a silent monitor loses the lease after this
+    monitor_history_days: int = Field(default=7, ge=1, le=3650)  # observations, transitions, alerts kept
+    alerts_smtp_host: str = ""  # empty: no e-mail
+    alerts_smtp_port: int = Field(default=25, ge=1, le=65535)
+    alerts_smtp_security: str = Field(default="starttls", pattern=r"^(none|starttls|tls)$")
+    alerts_smtp_username: str = ""
+    alerts_smtp_password: str = ""  # from the environment: PORTAL_ALERTS_SMTP_PASSWORD
+    alerts_smtp_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    alerts_mail_from: str = Field(default="service-desk-portal@localhost", pattern=r"^[^@\s]+@[^@\s]+$")
+    alerts_sms_url: str = Field(default="", pattern=r"^(|https?://.+)$")  # empty: no SMS
+    alerts_sms_token: str = ""  # sent as "Authorization: Bearer"; from PORTAL_ALERTS_SMS_TOKEN
+    alerts_sms_format: str = Field(default="json", pattern=r"^(json|form)$")
+    alerts_sms_body: dict[str, str] = Field(default_factory=lambda: {"to": "{phone}", "text": "{text}"})
+    alerts_sms_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    alerts_text_down: str = "{system_name} ({system}) is DOWN since {since}: {reason}"
+    alerts_text_recovered: str = "{system_name} ({system}) has RECOVERED at {since} after {duration} down"
+    alerts_max_per_hour: int = Field(default=6, ge=1, le=1000)  # messages about one system, per channel
+    alerts_roles: list[str] = Field(default_factory=lambda: ["admin"])  # members get every system's alerts
+    alerts_extra_emails: list[str] = Field(default_factory=list)  # e.g. the operations centre's mailbox
+    alerts_extra_phones: list[str] = Field(default_factory=list)
+    metrics_token: str = ""  # required as Bearer by /metrics from non-loopback clients when set
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     testing: bool = False
 
-    @field_validator("mfa_required_roles", "break_glass_users", mode="before")
+    @field_validator("mfa_required_roles", "break_glass_users", "alerts_roles", "alerts_extra_emails",
+                     "alerts_extra_phones", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         if isinstance(value, str):  # PORTAL_MFA_REQUIRED_ROLES="admin,auditor"
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
-    @field_validator("oidc_providers", mode="before")
+    @field_validator("alerts_text_down", "alerts_text_recovered")
+    @classmethod
+    def _alert_text(cls, value: str) -> str:
+        _check_placeholders(value, ALERT_TEXT_PLACEHOLDERS)
+        return value
+
+    @field_validator("alerts_sms_body")
+    @classmethod
+    def _sms_body(cls, value: dict[str, str]) -> dict[str, str]:
+        if not value:
+            raise ValueError("must name at least one field, e.g. { to = \"{phone}\", text = \"{text}\" }")
+        for template in value.values():
+            _check_placeholders(template, SMS_BODY_PLACEHOLDERS)
+        return value
+
+    @field_validator("oidc_providers", "alerts_sms_body", mode="before")
     @classmethod
     def _json_list(cls, value: Any) -> Any:
         if isinstance(value, str):  # PORTAL_OIDC_PROVIDERS='[{"name": ...}]'
@@ -77,7 +122,7 @@ class Settings(BaseModel):
             try:
                 return json.loads(value)
             except ValueError as exc:
-                raise ValueError(f"not a JSON list: {exc}") from exc
+                raise ValueError(f"not valid JSON: {exc}") from exc
         return value
 
     @property
@@ -105,6 +150,24 @@ class Settings(BaseModel):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'portal.db').resolve()}"
+
+
+#: What alert texts may say; anything else between braces is a configuration error.
+ALERT_TEXT_PLACEHOLDERS = frozenset({"system", "system_name", "state", "since", "reason", "duration", "owner"})
+#: The SMS gateway's request fields may use the recipient's number and the alert text.
+SMS_BODY_PLACEHOLDERS = frozenset({"phone", "text", "system", "state"})
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+def _check_placeholders(template: str, known: frozenset[str]) -> None:
+    for name in _PLACEHOLDER.findall(template):
+        if name not in known:
+            raise ValueError(f"unknown placeholder {{{name}}}; use {', '.join('{' + k + '}' for k in sorted(known))}")
+
+
+def fill_template(template: str, values: Mapping[str, str]) -> str:
+    """Replace ``{name}`` by ``values[name]``; no format-string attribute or index access, ever."""
+    return _PLACEHOLDER.sub(lambda match: str(values.get(match.group(1), match.group(0))), template)
 
 
 def load_settings(
@@ -142,7 +205,7 @@ def load_settings(
     except ValidationError as exc:
         first = exc.errors()[0]
         key = str(first["loc"][0]) if first["loc"] else None
-        reason = "unknown setting" if first["type"] == "extra_forbidden" else first["msg"]
+        reason = "unknown setting" if first["type"] == "extra_forbidden" else first["msg"].removeprefix("Value error, ")
         raise ConfigError(origin.get(key or "", "settings"), key, reason) from exc
 
 

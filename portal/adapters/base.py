@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
@@ -59,6 +60,9 @@ class SystemResult:
     # (the owners' test console). Never part of the agents' view: it is raw,
     # unmasked back-office data.
     raw_excerpt: str | None = None
+    # False when the system was not asked at all (its circuit breaker or bulkhead refused the
+    # call): the monitor must not count that as the system failing once more.
+    attempted: bool = True
 
     def to_dict(self, include_raw: bool = False) -> dict[str, Any]:
         body = {
@@ -175,6 +179,14 @@ class Adapter(ABC):
     def close(self) -> None:
         """Release pooled connections. Called when the registry is discarded."""
 
+    def address(self) -> tuple[str, int] | None:
+        """The host and TCP port the system listens on, for the monitor's connect probe (``None``: unknown)."""
+        return None
+
+    def service_description_url(self) -> str | None:
+        """A document the system serves about itself (a SOAP WSDL), for the monitor's ``wsdl`` probe."""
+        return None
+
     def lookup(
         self,
         key: str,
@@ -249,6 +261,18 @@ def format_seconds(seconds: float) -> str:
     """``2.0``, ``0.25``, ``0.3``: short, and never ``2`` (people read "2.0 s" more easily)."""
     text = f"{seconds:.2f}".rstrip("0")
     return text + "0" if text.endswith(".") else text
+
+
+def url_address(url: str) -> tuple[str, int] | None:
+    """``(host, port)`` of an http(s) URL, with the scheme's default port."""
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return None
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    return parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 
 def render_key(template: str, key: str, escape=lambda s: s) -> str:

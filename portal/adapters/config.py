@@ -19,7 +19,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Callable, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from portal.errors import ConfigError
 
@@ -31,6 +31,8 @@ COMMON_KEYS = {
     "key",
     # resilience (portal.adapters.resilience)
     "retries", "retry_backoff_s", "breaker_failures", "breaker_reset_s", "max_concurrency",
+    # health checks (portal.monitor)
+    "probe",
 }
 
 CUSTOMER = "customer"
@@ -108,6 +110,37 @@ class DeepLinkSpec(_Strict):
     sso: Literal["token", "form", "none"] = "none"
 
 
+class ProbeSpec(_Strict):
+    """How the monitor checks the system between lookups (``[probe]`` in the adapter document).
+
+    ``connect`` opens a TCP connection to the system; ``wsdl`` fetches and parses
+    the service description (SOAP); ``canary`` runs a real lookup of ``number``, a
+    test customer the system knows (or reliably does not know: ``not_found`` is an
+    answer too); ``none`` leaves the system to real lookups alone. Without a
+    ``kind``: ``canary`` when a number is given, else ``wsdl`` for SOAP, else ``connect``.
+    Intervals and thresholds left out take the portal's ``[monitor]`` settings.
+    """
+
+    kind: Literal["connect", "wsdl", "canary", "none"] | None = None
+    number: str | None = Field(default=None, min_length=1, max_length=64)
+    interval_s: float | None = Field(default=None, ge=1, le=3600)
+    degraded_ms: int | None = Field(default=None, ge=1, le=600_000)
+
+    @model_validator(mode="after")
+    def _canary_needs_number(self) -> "ProbeSpec":
+        if self.kind == "canary" and not self.number:
+            raise ValueError("a canary probe needs the test customer's number: number = \"...\"")
+        return self
+
+    def kind_for(self, adapter_kind: str) -> str:
+        """The probe to run for an adapter of ``adapter_kind``."""
+        if self.kind is not None:
+            return self.kind
+        if self.number:
+            return "canary"
+        return "wsdl" if adapter_kind == "soap" else "connect"
+
+
 class AdapterConfig(_Strict):
     """The keys every adapter has, whatever its kind."""
 
@@ -129,6 +162,7 @@ class AdapterConfig(_Strict):
     breaker_failures: int = Field(default=5, ge=1, le=1000, strict=True)
     breaker_reset_s: float = Field(default=30.0, gt=0, le=3600, strict=True)
     max_concurrency: int = Field(default=16, ge=1, le=1000, strict=True)
+    probe: ProbeSpec = Field(default_factory=ProbeSpec)
 
     @field_validator("key")
     @classmethod

@@ -125,7 +125,7 @@ class _FanOut:
             try:
                 self.keys[index] = chain.resolve_key(adapter.config.key, self.customer, self.by_id, names=self.names)
             except chain.KeyUnavailable as exc:
-                self._finish(index, self._error(index, exc.detail))
+                self._finish(index, self._error(index, exc.detail, attempted=False))
                 return True
         guard = guard_for(adapter)
         try:
@@ -165,24 +165,25 @@ class _FanOut:
             if future.done():
                 self._finish(index, self._outcome(index, future))
                 continue
-            if future.cancel():  # it had not started, and now never will: give its slot back
+            started = not future.cancel()
+            if not started:  # it had not started, and now never will: give its slot back
                 guard_for(self.adapters[index]).abandon(ticket)
-            self._finish(index, timeout_result(self.adapters[index], self.deadline_s))
+            self._finish(index, timeout_result(self.adapters[index], self.deadline_s, attempted=started))
         for index in sorted(self.waiting):
             guard = guard_for(self.adapters[index])
             guard.stop_waiting(self.wake)
             self._finish(index, SystemResult(self.adapters[index].id, Status.UNAVAILABLE,
                                              elapsed_ms=int(round(self.deadline_s * 1000)),
-                                             error=guard.bulkhead_message()))
+                                             error=guard.bulkhead_message(), attempted=False))
         self.waiting.clear()
         for index in range(len(self.adapters)):  # never started: their upstreams did not answer in time
             if self.results[index] is None:
                 try:
                     chain.resolve_key(self.adapters[index].config.key, self.customer, self.by_id, names=self.names)
                 except chain.KeyUnavailable as exc:
-                    self._finish(index, self._error(index, exc.detail))
+                    self._finish(index, self._error(index, exc.detail, attempted=False))
                 else:
-                    self._finish(index, timeout_result(self.adapters[index], self.deadline_s))
+                    self._finish(index, timeout_result(self.adapters[index], self.deadline_s, attempted=False))
 
     def _outcome(self, index: int, future: cf.Future[SystemResult]) -> SystemResult:
         adapter = self.adapters[index]
@@ -198,8 +199,8 @@ class _FanOut:
         self.results[index] = result
         self.by_id.setdefault(self.adapters[index].id, result)
 
-    def _error(self, index: int, message: str) -> SystemResult:
-        return SystemResult(self.adapters[index].id, Status.ERROR, error=message)
+    def _error(self, index: int, message: str, attempted: bool = True) -> SystemResult:
+        return SystemResult(self.adapters[index].id, Status.ERROR, error=message, attempted=attempted)
 
 
 def _run(adapter: Adapter, guard: Guard, ticket: Ticket, key: str, deadline: float, deadline_s: float,
@@ -207,7 +208,7 @@ def _run(adapter: Adapter, guard: Guard, ticket: Ticket, key: str, deadline: flo
     """On a pool thread: one guarded lookup, unless nobody is waiting for it any more."""
     if deadline - time.monotonic() <= 0:  # queued behind other lookups until the deadline passed
         guard.abandon(ticket)
-        return timeout_result(adapter, deadline_s)
+        return timeout_result(adapter, deadline_s, attempted=False)
     return guard.run(
         ticket,
         lambda left: adapter.lookup(key, timeout=left, correlation_id=correlation_id),
@@ -215,10 +216,11 @@ def _run(adapter: Adapter, guard: Guard, ticket: Ticket, key: str, deadline: flo
     )
 
 
-def timeout_result(adapter: Adapter, deadline_s: float) -> SystemResult:
+def timeout_result(adapter: Adapter, deadline_s: float, attempted: bool = True) -> SystemResult:
     return SystemResult(
         system_id=adapter.id,
         status=Status.TIMEOUT,
         elapsed_ms=int(round(deadline_s * 1000)),
         error=f"no answer within {format_seconds(deadline_s)} s",
+        attempted=attempted,
     )

@@ -27,7 +27,7 @@ from lxml import etree
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from portal.adapters import httpclient, secrets, xmlsafe
-from portal.adapters.base import Adapter, Extracted, LookupContext, render_key
+from portal.adapters.base import Adapter, Extracted, LookupContext, render_key, url_address
 from portal.adapters.config import AdapterConfig
 from portal.adapters.extract import XPathExtractor, compile_path, matches
 from portal.errors import BackendNotFound, BackendProtocolError, BackendTimeout
@@ -106,6 +106,9 @@ class HtmlAdapter(Adapter):
         if self._not_found is not None and matches(self._not_found(root)):
             raise BackendNotFound("customer not known to this system")
         return self._extractor.extract(root)
+
+    def address(self) -> tuple[str, int] | None:
+        return url_address(self.options.url)
 
     def close(self) -> None:
         self._session.close()

@@ -331,7 +331,7 @@ class Guard:
 
     def refused(self, exc: BackendUnavailable) -> SystemResult:
         """The result of a call the guard did not let through."""
-        return SystemResult(system_id=self.system_id, status=Status.UNAVAILABLE, error=exc.detail)
+        return SystemResult(system_id=self.system_id, status=Status.UNAVAILABLE, error=exc.detail, attempted=False)
 
     # -- the call ------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from zeep.helpers import serialize_object
 from zeep.wsse.username import UsernameToken
 
 from portal.adapters import httpclient, secrets
-from portal.adapters.base import Adapter, Extracted, LookupContext, render_key
+from portal.adapters.base import Adapter, Extracted, LookupContext, render_key, url_address
 from portal.adapters.config import AdapterConfig
 from portal.adapters.soapclient import (  # noqa: F401 - re-exported: the app and tests use soap.*
     CEILING_S,
@@ -93,6 +93,12 @@ class SoapAdapter(Adapter):
         self._needles = [n.lower() for n in options.not_found_faults if n]
         self._closed = False
         _retain(options.wsdl)
+
+    def address(self) -> tuple[str, int] | None:
+        return url_address(self.options.wsdl)
+
+    def service_description_url(self) -> str | None:
+        return self.options.wsdl
 
     def close(self) -> None:
         if not self._closed:

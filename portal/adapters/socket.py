@@ -158,6 +158,9 @@ class SocketAdapter(Adapter):
             raise BackendProtocolError(f"unexpected answer: {_preview(answer)}")
         return self._parser.extract(answer)
 
+    def address(self) -> tuple[str, int] | None:
+        return self.options.host, self.options.port
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.close()

@@ -30,6 +30,7 @@ from portal.adapters.base import (
     LookupContext,
     current_source_dir,
     render_key,
+    url_address,
 )
 from portal.adapters.config import AdapterConfig
 from portal.adapters.extract import XPathExtractor, compile_path, matches
@@ -150,6 +151,9 @@ class XmlAdapter(Adapter):
             return self._schema
         finally:
             self._schema_lock.release()
+
+    def address(self) -> tuple[str, int] | None:
+        return url_address(self.options.url)
 
     def close(self) -> None:
         self._session.close()

@@ -119,6 +119,8 @@ class LookupService:
             details={"elapsed_ms": elapsed_ms,
                      "systems": {r.system_id: r.status.value for r in results},
                      "latency_ms": {r.system_id: r.elapsed_ms for r in results},
+                     # Refused by a circuit breaker or bulkhead: not asked, so no news of the system.
+                     "not_attempted": [r.system_id for r in results if not r.attempted],
                      "withheld": [r.result.system_id for r in redacted if not r.visible]},
         ))
         session.commit()

@@ -27,6 +27,7 @@ KNOWN_PERMISSIONS = (
     "customer.lookup", "customer.reveal", "system.*.view", "system.*.open",
     "users.manage", "roles.manage", "adapters.manage", "adapters.own",
     "audit.read", "audit.export", "stats.read", "monitor.read",
+    "monitor.manage",
 )
 
 

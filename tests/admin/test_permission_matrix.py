@@ -10,7 +10,7 @@ ROLES = ["agent", "supervisor", "admin", "auditor", "system_owner"]
 BUILTIN_PERMISSIONS = {
     "agent": {"customer.lookup", "system.*.view", "system.*.open"},
     "supervisor": {"customer.lookup", "customer.reveal", "system.*.view", "system.*.open"},
-    "admin": {"users.manage", "roles.manage", "adapters.manage", "monitor.read", "stats.read"},
+    "admin": {"users.manage", "roles.manage", "adapters.manage", "monitor.read", "monitor.manage", "stats.read"},
     "auditor": {"audit.read", "audit.export", "stats.read"},
     "system_owner": {"adapters.own", "monitor.read"},
 }
