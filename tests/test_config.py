@@ -7,6 +7,8 @@ import pytest
 from portal.config import load_settings
 from portal.errors import ConfigError
 
+REPO = Path(__file__).resolve().parent.parent
+
 
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "portal.toml"
@@ -47,6 +49,14 @@ def test_portal_config_variable_points_at_the_file(tmp_path):
         ('customer_number_pattern = "(["\n', {}, "portal.toml", "customer_number_pattern", "not a regular expression"),
         ('[database]\nurl = "mysql://x"\n', {}, "portal.toml", "database_url", "only sqlite"),
         ("data_dir = \n", {}, "portal.toml", None, "not valid TOML"),
+        ('[alerts]\ntext_down = "{system.__class__} down"\n', {}, "portal.toml", "alerts_text_down",
+         "unknown placeholder {system.__class__}"),
+        ('[alerts]\nsms_body = { to = "{phone}", text = "{password}" }\n', {}, "portal.toml", "alerts_sms_body",
+         "unknown placeholder {password}"),
+        ('[alerts]\nsms_url = "ftp://gateway"\n', {}, "portal.toml", "alerts_sms_url", "should match pattern"),
+        ("", {"PORTAL_ALERTS_SMS_BODY": "{to: phone}"}, "environment PORTAL_ALERTS_SMS_BODY", "alerts_sms_body",
+         "not valid JSON"),
+        ("[monitor]\ndown_after = 0\n", {}, "portal.toml", "monitor_down_after", "greater than or equal to 1"),
     ],
 )
 def test_bad_settings_name_source_key_and_reason(tmp_path, text, environ, source, key, reason):
@@ -72,3 +82,25 @@ def test_secret_key_is_generated_once_and_kept_private(tmp_path):
     assert first == ensure_secret_key(settings)
     assert len(first) >= 48
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_the_annotated_example_file_loads_as_it_ships():
+    settings = load_settings(environ={}, config_file=REPO / "config" / "portal.example.toml")
+    assert settings.alerts_sms_body == {"to": "{phone}", "text": "{text}"}
+    assert settings.monitor_down_after == 3 and settings.alerts_roles == ["admin"]
+
+
+def test_alert_lists_and_sms_body_come_from_the_environment():
+    settings = load_settings(environ={
+        "PORTAL_ALERTS_EXTRA_EMAILS": "noc@example.internal, duty@example.internal",
+        "PORTAL_ALERTS_SMS_BODY": '{"msisdn": "{phone}", "content": "{text}"}',
+    })
+    assert settings.alerts_extra_emails == ["noc@example.internal", "duty@example.internal"]
+    assert settings.alerts_sms_body == {"msisdn": "{phone}", "content": "{text}"}
+
+
+def test_templates_fill_only_known_names_and_never_reach_attributes():
+    from portal.config import fill_template
+
+    assert fill_template("{system_name} is {state}", {"system_name": "BOSS", "state": "down"}) == "BOSS is down"
+    assert fill_template("{other} {0}", {}) == "{other} {0}"

@@ -153,3 +153,35 @@ def test_registry_get_iter_enabled_close(tmp_path):
     assert closed == ["one", "two"]  # one failure does not stop the rest
     with pytest.raises(ConfigError, match="duplicate adapter id 'one'"):
         manual.add(Closing("one"), "db:one")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("extra", "kind"),
+    [
+        ("", "connect"),  # html without a test number: is the port open?
+        ('probe = { number = "13800000000" }', "canary"),
+        ('probe = { kind = "none" }', "none"),
+        ('probe = { kind = "connect", number = "13800000000" }', "connect"),
+    ],
+)
+def test_probe_defaults_follow_the_document(tmp_path, extra, kind):
+    adapter = registry.load_adapter_file(write(tmp_path, "a.toml", "probed", extra=extra))
+    assert adapter.config.probe.kind_for(adapter.config.kind) == kind
+    assert adapter.address() == ("127.0.0.1", 1)
+
+
+@pytest.mark.parametrize(
+    ("extra", "key", "reason"),
+    [
+        ('probe = { kind = "canary" }', "probe", "needs the test customer's number"),
+        ('probe = { kind = "ping" }', "probe.kind", "Input should be"),
+        ('probe = { interval_s = 0 }', "probe.interval_s", "greater than or equal to 1"),
+        ('probe = { every = 5 }', "probe.every", "unknown key"),
+    ],
+)
+def test_bad_probe_tables_name_the_key(tmp_path, extra, key, reason):
+    path = write(tmp_path, "bad.toml", "badprobe", extra=extra)
+    with pytest.raises(ConfigError) as caught:
+        registry.load_adapter_file(path)
+    assert caught.value.key == key
+    assert reason in caught.value.reason
