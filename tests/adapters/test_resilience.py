@@ -440,11 +440,13 @@ def test_an_open_breaker_answers_at_once_inside_fan_out(pool):
 
     down = Fake("down", refused, breaker_failures=2, retries=0)
     for _ in range(2):
-        fan_out([down], "1", deadline_s=1.0, executor=pool)
+        [asked] = fan_out([down], "1", deadline_s=1.0, executor=pool)
+        assert asked.attempted  # the system itself said no: news for the monitor
     started = time.monotonic()
     [result] = fan_out([down], "1", deadline_s=1.0, executor=pool)
     assert time.monotonic() - started < 0.05 and len(calls) == 2
     assert result.status is Status.UNAVAILABLE and result.error.startswith("circuit open after 2 failures")
+    assert not result.attempted  # the breaker said no without asking: no news of the system
 
 
 def test_guards_are_shared_by_threads_and_stay_consistent():

@@ -90,6 +90,21 @@ def test_lookup_is_audited_with_each_systems_status(client, token, backoffice, d
     assert event.details["systems"]["mail"] == "unavailable"
     assert event.details["systems"]["boss"] == "ok"
     assert set(event.details["latency_ms"]) == set(SYSTEM_IDS) and event.details["latency_ms"]["boss"] > 0
+    assert event.details["not_attempted"] == []  # mail refused the connection: it was asked
+
+
+@pytest.mark.backoffice
+def test_systems_a_breaker_refused_are_recorded_as_not_asked(client, token, backoffice, db, app):
+    """The monitor reads lookups from the audit log; a refusal by our own breaker is no news of the system."""
+    backoffice.stop_system("mail")
+    mail = next(a for a in app.extensions["portal.catalog"].adapters(db) if a.id == "mail")
+    for _ in range(mail.config.breaker_failures):
+        api(client, KNOWN_EVERYWHERE, token)
+    api(client, KNOWN_EVERYWHERE, token)
+    last = db.scalars(select(AuditEvent).where(AuditEvent.action == "customer.lookup")
+                      .order_by(AuditEvent.seq.desc())).first()
+    assert last.details["systems"]["mail"] == "unavailable"
+    assert last.details["not_attempted"] == ["mail"]
 
 
 @pytest.mark.parametrize("number", ["abc", "1380000000", "138000000000", "23800000000", "1380000000x"])
