@@ -89,12 +89,15 @@ def parse_latencies(values: tuple[str, ...]) -> dict[str, float] | None:
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-@click.option("--threads", default=32, show_default=True, type=int, help="Worker threads (lookups wait on back offices).")
-def serve_command(host: str, port: int, threads: int) -> None:
-    """Serve the portal with a production WSGI server (waitress)."""
-    from waitress import serve
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Worker processes (more than 1: gunicorn; about one per core for many agents at once).")
+@click.option("--threads", default=32, show_default=True, type=click.IntRange(1, 1024),
+              help="Threads per process (lookups wait on back offices).")
+def serve_command(host: str, port: int, workers: int, threads: int) -> None:
+    """Serve the portal with a production WSGI server (waitress, or gunicorn with --workers)."""
+    from portal.serving import serve
 
-    serve(create_app(), host=host, port=port, threads=threads, ident="portal")
+    serve(create_app, host=host, port=port, workers=workers, threads=threads)
 
 
 main.add_command(users)
