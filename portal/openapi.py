@@ -112,6 +112,14 @@ DOCUMENT: dict[str, Any] = {
         "/stats/lookups": {"get": _op("Lookup outcomes and latency per system", errors=("400", "401", "403"))},
         "/stats/outliers": {"get": _op("Operators standing far out from their peers, with the reasons",
                                        errors=("400", "401", "403"))},
+        "/sso/credentials": {"get": _op("Stored system credentials the caller may manage (never the secrets)")},
+        "/sso/credentials/{system}/{operator}": {
+            "put": _op("Store the login at a system for an operator (or * for its service account); audited",
+                       body="#/components/schemas/Credential", params=("system", "operator"),
+                       errors=("401", "403", "404", "422")),
+            "delete": _op("Remove stored credentials (audited)", "204", params=("system", "operator"),
+                          errors=("401", "403", "404")),
+        },
     },
     "components": {
         "securitySchemes": {
@@ -147,6 +155,9 @@ DOCUMENT: dict[str, Any] = {
                 "permissions": {"type": "array", "items": {"type": "string"}},
                 "field_grants": {"type": "object", "additionalProperties": {"enum": ["show", "mask", "hide"]}},
                 "content_rules": {"type": "array", "items": {"type": "object"}}}},
+            "Credential": {"type": "object", "required": ["login_username", "password"], "properties": {
+                "login_username": {"type": "string", "maxLength": 200},
+                "password": {"type": "string", "maxLength": 1024, "writeOnly": True}}},
             "CustomerView": {"type": "object", "required": ["customer", "elapsed_ms", "systems"], "properties": {
                 "customer": {"type": "string"}, "elapsed_ms": {"type": "integer"},
                 "correlation_id": {"type": "string"},

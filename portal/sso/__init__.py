@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def init_app(app: Flask) -> None:
-    from portal.sso import cli, identity, sessions, throttle, views
+    from portal.sso import cli, credentials_api, credentials_views, identity, sessions, throttle, views
     from portal.sso.handoff import CredentialVault, Handoffs, KeyRing
     from portal.sso.totp import Totp
     from portal.sso.vault import Vault
@@ -44,6 +44,8 @@ def init_app(app: Flask) -> None:
     identity.init_app(app)
     app.context_processor(lambda: {"session_warning": True})
     app.register_blueprint(views.bp)
+    app.register_blueprint(credentials_api.bp)
+    app.register_blueprint(credentials_views.bp)
     if "portal.oidc" in app.extensions:
         from portal.sso import oidc
 

@@ -40,7 +40,16 @@ def credentials() -> None:
 @click.password_option("--password", help="The password at the system (prompted when not given).")
 @with_appcontext
 def credentials_set(system_id: str, operator: str, username: str, password: str) -> None:
-    current_app.extensions["portal.credentials"].store(system_id, username, password, operator)
+    from portal.audit.record import Actor, Event, record
+    from portal.db import get_database
+
+    with get_database().session() as session:
+        created = current_app.extensions["portal.credentials"].store_in(session, system_id, username, password,
+                                                                         operator)
+        record(session, Actor("cli"), Event(action="sso.credentials_set", target=system_id, details={
+            "system": system_id, "operator": operator, "login_username": username,
+            "change": "create" if created else "update"}))
+        session.commit()
     click.echo(f"stored credentials for {system_id} ({'service account' if operator == '*' else operator})")
 
 
@@ -49,8 +58,15 @@ def credentials_set(system_id: str, operator: str, username: str, password: str)
 @click.option("--operator", default="*", show_default=True)
 @with_appcontext
 def credentials_remove(system_id: str, operator: str) -> None:
-    if not current_app.extensions["portal.credentials"].remove(system_id, operator):
-        raise click.ClickException(f"no credentials for {system_id} / {operator}")
+    from portal.audit.record import Actor, Event, record
+    from portal.db import get_database
+
+    with get_database().session() as session:
+        if not current_app.extensions["portal.credentials"].remove_in(session, system_id, operator):
+            raise click.ClickException(f"no credentials for {system_id} / {operator}")
+        record(session, Actor("cli"), Event(action="sso.credentials_remove", target=system_id,
+                                            details={"system": system_id, "operator": operator}))
+        session.commit()
     click.echo("removed")
 
 

@@ -234,22 +234,34 @@ class CredentialVault:
 
     def store(self, system_id: str, login_username: str, password: str, operator: str = SERVICE_ACCOUNT) -> None:
         with self._sessions() as db:
-            row = db.scalar(select(SystemCredential).where(SystemCredential.system_id == system_id,
-                                                           SystemCredential.operator == operator))
-            if row is None:
-                row = SystemCredential(system_id=system_id, operator=operator)
-                db.add(row)
-            row.login_username = login_username
-            row.secret = self._vault.encrypt(password)
-            row.updated_at = clock.now()
+            self.store_in(db, system_id, login_username, password, operator)
             db.commit()
+
+    def store_in(self, db: Session, system_id: str, login_username: str, password: str,
+                 operator: str = SERVICE_ACCOUNT) -> bool:
+        """Store in the caller's transaction (it commits with its audit event); ``True`` if new."""
+        row = db.scalar(select(SystemCredential).where(SystemCredential.system_id == system_id,
+                                                       SystemCredential.operator == operator))
+        created = row is None
+        if row is None:
+            row = SystemCredential(system_id=system_id, operator=operator)
+            db.add(row)
+        row.login_username = login_username
+        row.secret = self._vault.encrypt(password)
+        row.updated_at = clock.now()
+        db.flush()
+        return created
 
     def remove(self, system_id: str, operator: str = SERVICE_ACCOUNT) -> bool:
         with self._sessions() as db:
-            result = db.execute(delete(SystemCredential).where(SystemCredential.system_id == system_id,
-                                                               SystemCredential.operator == operator))
+            removed = self.remove_in(db, system_id, operator)
             db.commit()
-            return bool(result.rowcount)
+            return removed
+
+    def remove_in(self, db: Session, system_id: str, operator: str = SERVICE_ACCOUNT) -> bool:
+        result = db.execute(delete(SystemCredential).where(SystemCredential.system_id == system_id,
+                                                           SystemCredential.operator == operator))
+        return bool(result.rowcount)
 
     def lookup(self, system_id: str, operator: str) -> tuple[str, str, str] | None:
         """(login username, password, whose: the operator or ``*``): the operator's own first."""
@@ -262,12 +274,15 @@ class CredentialVault:
             return None
         return row.login_username, self._vault.decrypt(row.secret).decode(), row.operator
 
-    def listing(self) -> list[dict[str, Any]]:
-        with self._sessions() as db:
-            return [{"system": row.system_id, "operator": row.operator, "login_username": row.login_username,
-                     "updated_at": row.updated_at}
-                    for row in db.scalars(select(SystemCredential).order_by(SystemCredential.system_id,
-                                                                            SystemCredential.operator))]
+    def listing(self, db: Session | None = None) -> list[dict[str, Any]]:
+        """Every stored credential without its secret: system, operator, login username, updated_at."""
+        if db is None:
+            with self._sessions() as own:
+                return self.listing(own)
+        return [{"system": row.system_id, "operator": row.operator, "login_username": row.login_username,
+                 "updated_at": row.updated_at}
+                for row in db.scalars(select(SystemCredential).order_by(SystemCredential.system_id,
+                                                                        SystemCredential.operator))]
 
 
 def adapter_credentials_provider(vault: CredentialVault):
