@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the portal. ``config`` overrides every other settings source (used by tests)."""
-    from portal import accounts, admin, audit, catalog, db, errors, health, lookup, openapi, sso, web
+    from portal import accounts, admin, audit, catalog, db, errors, health, lookup, monitor, openapi, sso, web
     from portal.config import ensure_secret_key, load_settings
 
     settings = load_settings(config)
@@ -46,6 +46,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     lookup.init_app(app)
     admin.init_app(app)
     audit.init_app(app)
+    monitor.init_app(app)
     health.init_app(app)
     openapi.init_app(app)
     return app

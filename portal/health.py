@@ -1,14 +1,17 @@
-"""``/healthz`` (the process answers) and ``/readyz`` (and its database does too)."""
+"""``/healthz`` (the process answers) and ``/readyz`` (its database, and Redis when configured, do too).
+
+``/readyz`` answers 503 when a dependency the instance cannot serve without is unreachable, so a load
+balancer takes the instance out of rotation; ``/healthz`` stays trivial so that a slow database never
+gets a live process restarted.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flask import Blueprint
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
+from flask import Blueprint, current_app
 
-from portal.db import get_database
+from portal.monitor.selfcheck import dependencies
 
 if TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
@@ -23,12 +26,14 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    try:
-        with get_database().engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except SQLAlchemyError:
-        return {"status": "unavailable", "database": "unreachable"}, 503
-    return {"status": "ok", "database": "ok"}
+    database, redis = dependencies(current_app)
+    body = {"status": "ok", "database": "ok" if database.ok else "unreachable"}
+    if redis is not None:
+        body["redis"] = "ok" if redis.ok else "unreachable"
+    ready = database.ok and (redis is None or redis.ok)
+    if not ready:
+        body["status"] = "unavailable"
+    return body, 200 if ready else 503
 
 
 def init_app(app: Flask) -> None:

@@ -68,7 +68,7 @@ def make_forwarder(spec: str) -> Callable[[dict[str, Any]], None] | None:
 def _send(session: Session) -> None:
     pending = session.info.pop("audit_forward", None)
     for document in pending or ():
-        for forwarder in list(recorder._listeners):
+        for forwarder in [*recorder._listeners, *recorder._observers.values()]:
             try:
                 forwarder(document)
             except Exception:  # noqa: BLE001 - a SIEM outage must not stop the desk
@@ -84,6 +84,6 @@ def init_app(app: Flask) -> None:
     settings = app.extensions["portal.settings"]
     forwarder = make_forwarder(getattr(settings, "audit_forward", ""))
     app.extensions["portal.audit.forwarder"] = forwarder
-    recorder._listeners.clear()  # one app per process; tests build many
+    recorder._listeners.clear()  # one app per process; tests build many (observers stay: record.observe)
     if forwarder is not None:
         recorder._listeners.append(forwarder)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import event as sa_event
 from sqlalchemy import inspect, text
@@ -59,6 +59,16 @@ class Event:
 
 
 _listeners: list = []  # forwarders (callables taking an event document), see forward.py
+# In-process observers by name (e.g. metrics), kept when an app replaces the forwarders: see observe().
+_observers: dict[str, Callable[[dict[str, Any]], None]] = {}
+
+
+def observe(name: str, callback: Callable[[dict[str, Any]], None]) -> None:
+    """Call ``callback(document)`` for every committed event, after the commit, never failing it.
+
+    Keyed by ``name`` so that building many apps in one process registers one observer, not many.
+    """
+    _observers[name] = callback
 
 
 def record(session: Session, actor: Actor, event: Event) -> AuditEvent:
@@ -95,7 +105,7 @@ def _append(session: Session, actor: Actor, event: Event) -> AuditEvent:
         session.add(AuditEventSystem(seq=row.seq, system=system, status=status, elapsed_ms=elapsed))
     session.flush()  # written now, so a failure raises here, inside the caller's transaction
     session.info[_TAIL] = row
-    if _listeners:
+    if _listeners or _observers:
         _queue_for_forwarding(session, row)
     return row
 
