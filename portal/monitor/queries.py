@@ -4,14 +4,15 @@ Engine code: a session and adapters in, plain dataclasses out; no Flask. The mon
 the tables (:mod:`portal.monitor.models`); every portal instance reads them here. The circuit
 breaker shown beside each system is *this* instance's (breakers are per process).
 
-Latency percentiles are nearest-rank (``percentile_disc``): a value that was really observed. On
-PostgreSQL the database computes them; SQLite has no ordered-set aggregates, so there the hour's
-latencies are read (one indexed range scan) and ranked here.
+Latency percentiles are nearest-rank (``percentile_disc``, :func:`portal.monitor.readings.percentile`):
+a value that was really observed, failures included (a timeout is slow too). On PostgreSQL the database
+computes them, so a busy hour is not shipped to Python; SQLite has no ordered-set aggregates, so there
+the hour's latencies are read (one indexed range scan) and ranked here. Errors and state history come
+from :mod:`portal.monitor.readings`, the monitor's own read helpers.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -22,8 +23,10 @@ from sqlalchemy.orm import Session
 
 from portal.adapters.base import Adapter
 from portal.adapters.resilience import guard_for
+from portal.monitor import readings
 from portal.monitor.models import (DEGRADED, DOWN, UNKNOWN, UP, Alert, HealthCheck, MaintenanceWindow,
-                                   MonitorLease, StateTransition, SystemHealth)
+                                   MonitorLease, SystemHealth)
+from portal.monitor.readings import percentile
 
 WINDOW = timedelta(hours=1)
 #: Most serious first: what a tired admin must see at the top of the page.
@@ -201,14 +204,7 @@ def _percentiles(session: Session, recent: tuple) -> dict[str, tuple[Optional[in
     latencies: dict[str, list[int]] = {}
     for system, ms in session.execute(select(HealthCheck.system_id, HealthCheck.latency_ms).where(*timed)):
         latencies.setdefault(system, []).append(ms)
-    return {system: tuple(nearest_rank(sorted(values), p) for p in PERCENTILES) for system, values in latencies.items()}
-
-
-def nearest_rank(ordered: Sequence[int], p: float) -> Optional[int]:
-    """The smallest observed value with at least ``p`` of the values at or below it (``percentile_disc``)."""
-    if not ordered:
-        return None
-    return ordered[max(0, math.ceil(p * len(ordered)) - 1)]
+    return {system: tuple(percentile(sorted(values), p) for p in PERCENTILES) for system, values in latencies.items()}
 
 
 def maintenance_windows(session: Session, system_id: Optional[str] = None, at: Optional[datetime] = None,
@@ -255,12 +251,9 @@ def system_detail(session: Session, adapter: Adapter, at: Optional[datetime] = N
     checks = select(HealthCheck).where(HealthCheck.system_id == system_id)
     observations = [_observation(r) for r in session.scalars(
         checks.order_by(HealthCheck.checked_at.desc(), HealthCheck.id.desc()).limit(limit))]
-    errors = [_observation(r) for r in session.scalars(
-        checks.where(HealthCheck.ok.is_(False)).order_by(HealthCheck.checked_at.desc(), HealthCheck.id.desc())
-        .limit(limit))]
-    transitions = [{"at": iso(aware(t.at)), "from": t.from_state, "to": t.to_state, "reason": t.reason}
-                   for t in session.scalars(select(StateTransition).where(StateTransition.system_id == system_id)
-                                            .order_by(StateTransition.at.desc(), StateTransition.id.desc()).limit(limit))]
+    errors = [_observation(r) for r in readings.recent_errors(session, system_id, limit=limit)]
+    transitions = [{"at": iso(t.at), "from": t.from_state, "to": t.to_state, "reason": t.reason}
+                   for t in readings.state_history(session, system_id, limit=limit)]
     alerts = [{"created_at": iso(aware(a.created_at)), "kind": a.kind, "channel": a.channel,
                "recipient": a.recipient, "status": a.status, "attempts": a.attempts,
                "sent_at": iso(aware(a.sent_at)), "error": a.error}
