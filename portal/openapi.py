@@ -112,6 +112,12 @@ DOCUMENT: dict[str, Any] = {
         "/stats/lookups": {"get": _op("Lookup outcomes and latency per system", errors=("400", "401", "403"))},
         "/stats/outliers": {"get": _op("Operators standing far out from their peers, with the reasons",
                                        errors=("400", "401", "403"))},
+        "/monitor": {"get": _op("Every system's state (most serious first), this instance's circuit breaker, "
+                                "last-hour latency percentiles and error rate; the portal's own health "
+                                "(database, Redis, lookup workers, monitor process)")},
+        "/monitor/systems/{id}": {"get": _op("One system: state, recent observations and errors, state history, "
+                                             "alerts sent, maintenance windows", params=("id",),
+                                             errors=("401", "403", "404"))},
         "/sso/credentials": {"get": _op("Stored system credentials the caller may manage (never the secrets)")},
         "/sso/credentials/{system}/{operator}": {
             "put": _op("Store the login at a system for an operator (or * for its service account); audited",
