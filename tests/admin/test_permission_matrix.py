@@ -50,6 +50,8 @@ API = [
     ("GET", "/api/v1/stats/logins", None, ("stats.read",)),
     ("GET", "/api/v1/stats/lookups", None, ("stats.read",)),
     ("GET", "/api/v1/stats/outliers", None, ("stats.read",)),
+    ("GET", "/api/v1/monitor", None, ("monitor.read",)),
+    ("GET", "/api/v1/monitor/systems/boss", None, ("monitor.read",)),
 ]
 PAGES = [
     ("/", ANY),
@@ -72,6 +74,8 @@ PAGES = [
     ("/audit/verify", ("audit.read",)),
     ("/audit/export?format=none", ("audit.export",)),
     ("/stats", ("stats.read",)),
+    ("/monitor", ("monitor.read",)),
+    ("/monitor/systems/boss", ("monitor.read",)),
 ]
 
 
@@ -170,5 +174,6 @@ def test_menu_shows_only_what_the_role_may_open(portal, role):
     html = page.get_data(as_text=True)
     for link, needed in [('href="/admin/users"', ("users.manage",)), ('href="/admin/roles"', ("roles.manage",)),
                          ('href="/admin/adapters"', ADAPTER_READERS), ('id="top-number"', ("customer.lookup",)),
-                         ('href="/audit"', ("audit.read",)), ('href="/stats"', ("stats.read",))]:
+                         ('href="/audit"', ("audit.read",)), ('href="/stats"', ("stats.read",)),
+                         ('href="/monitor"', ("monitor.read",))]:
         assert (link in html) is allowed_for(role, needed), (role, link)
