@@ -45,16 +45,22 @@ def get_event(number: str):
 @require("audit.read")
 def verify():
     session = get_session()
-    report = query.verify(session)
+    report = query.verify(session, since_checkpoint=since_checkpoint())
     record_verification(session, report)
     return jsonify(report.as_dict())
 
 
+def since_checkpoint() -> bool:
+    """``?from=checkpoint``: continue from the last successful verification; anything else: the whole chain."""
+    start = request.args.get("from", "anchor")
+    if start not in ("anchor", "checkpoint"):
+        raise RequestError("from must be 'anchor' (the whole chain, the default) or 'checkpoint'")
+    return start == "checkpoint"
+
+
 def record_verification(session, report) -> None:
-    record(session, current_actor(), Event(
-        action="audit.verify", outcome="success" if report.ok else "failure",
-        details={"checked": report.checked, "problems": len(report.problems),
-                 "first": report.problems[0].as_dict() if report.problems else None}))
+    record(session, current_actor(), Event(action="audit.verify", outcome="success" if report.ok else "failure",
+                                           details=query.verification_details(report)))
     session.commit()
 
 

@@ -88,6 +88,9 @@ class Report:
     last_seq: int | None = None
     problems: list[Problem] = field(default_factory=list)
     truncated: bool = False
+    # True when the walk started at the head an earlier successful verification recorded
+    # (``anchor_seq``/``anchor_hash`` are then that checkpoint), not at the archive anchor.
+    from_checkpoint: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)

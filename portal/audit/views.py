@@ -39,7 +39,7 @@ def detail(seq: int):
 @require("audit.read")
 def verify():
     session = get_session()
-    report = query.verify(session)
+    report = query.verify(session, since_checkpoint=api.since_checkpoint())
     api.record_verification(session, report)
     return render_template("audit/verify.html", report=report)
 

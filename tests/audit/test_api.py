@@ -114,6 +114,42 @@ def test_verify_names_a_tampered_event(client, auditor, log, db, tamper):
     assert body["problems"][0]["kind"] == "modified" and body["problems"][0]["seq"] == seq
 
 
+def test_verify_from_the_checkpoint_walks_only_what_was_added_since(client, auditor, log, db):
+    full = client.get("/api/v1/audit/verify", headers=auditor).get_json()
+    assert full["from_checkpoint"] is False
+    record(db, Actor("bob"), Event(action="customer.lookup", customer="13800000001"))
+    db.commit()
+    since = client.get("/api/v1/audit/verify?from=checkpoint", headers=auditor).get_json()
+    assert since["ok"] is True and since["from_checkpoint"] is True
+    assert since["anchor_seq"] == full["head_seq"]
+    assert since["checked"] == 2  # the first verification's own event and the lookup after it
+    recorded = db.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
+    assert recorded.details["head_seq"] == since["head_seq"] and recorded.details["from_checkpoint"] is True
+
+
+def test_a_changed_checkpoint_event_fails_the_quick_verification(client, auditor, log, db, tamper):
+    full = client.get("/api/v1/audit/verify", headers=auditor).get_json()
+    tamper(f"UPDATE audit_events SET outcome = 'denied' WHERE seq = {full['head_seq']}")
+    body = client.get("/api/v1/audit/verify?from=checkpoint", headers=auditor).get_json()
+    assert body["ok"] is False
+    [problem] = body["problems"]
+    assert (problem["kind"], problem["seq"]) == ("modified", full["head_seq"])
+    assert "run a full verification" in problem["detail"]
+
+
+def test_a_failed_verification_is_no_checkpoint(client, auditor, log, db, tamper):
+    seq = db.scalar(select(AuditEvent.seq).where(AuditEvent.action == "customer.reveal"))
+    tamper(f"UPDATE audit_events SET customer = '13999999999' WHERE seq = {seq}")
+    assert client.get("/api/v1/audit/verify", headers=auditor).get_json()["ok"] is False
+    again = client.get("/api/v1/audit/verify?from=checkpoint", headers=auditor).get_json()
+    assert again["from_checkpoint"] is False and again["ok"] is False  # no checkpoint: the whole chain again
+
+
+def test_verify_rejects_an_unknown_start(client, auditor, log):
+    response = client.get("/api/v1/audit/verify?from=yesterday", headers=auditor)
+    assert response.status_code == 400 and "checkpoint" in response.get_json()["detail"]
+
+
 def test_export_jsonl_streams_and_is_audited(client, auditor, log, db):
     response = client.get("/api/v1/audit/export?format=jsonl&actor=alice", headers=auditor)
     assert response.status_code == 200 and response.is_streamed

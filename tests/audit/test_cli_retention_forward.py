@@ -40,6 +40,15 @@ def test_cli_verify_ok_and_broken(run, write_events, tamper):
     assert report["problems"][0] == {**report["problems"][0], "kind": "modified", "seq": 2}
 
 
+def test_cli_verify_since_checkpoint_checks_only_the_new_events(run, write_events):
+    write_events(5)
+    assert "checked 5 events from the beginning" in run("audit", "verify").output
+    write_events(2)
+    result = run("audit", "verify", "--since-checkpoint")
+    # the first verification's own event and the two new ones
+    assert result.exit_code == 0 and "checked 3 events from the checkpoint at seq 5" in result.output
+
+
 def test_cli_export_jsonl_and_csv(run, write_events, tmp_path, db):
     write_events(3, actor="alice")
     write_events(2, actor="bob")
