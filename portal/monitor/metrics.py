@@ -22,6 +22,7 @@ proxy itself connects from 127.0.0.1.
 from __future__ import annotations
 
 import hmac
+import logging
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Request, Response
 
 from portal.adapters.resilience import BreakerState, guard_for
@@ -43,6 +45,8 @@ from portal.monitor.selfcheck import monitor_process
 
 if TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
+
+log = logging.getLogger(__name__)
 
 LOOPBACK = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
 LOOKUP_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0)
@@ -205,7 +209,16 @@ class MetricsEndpoint:
 
     def scrape(self) -> Response:
         with self.app.app_context():
-            families = state_families(take_snapshot(self.app))
+            try:
+                families = state_families(take_snapshot(self.app))
+                database_up = 1.0
+            except SQLAlchemyError as exc:
+                # The counters and process metrics still say something; the missing states say the rest.
+                log.warning("metrics: the database could not be read: %s", exc)
+                families, database_up = [], 0.0
+        up = GaugeMetricFamily("portal_database_up", "1 when this scrape could read the portal's database")
+        up.add_metric([], database_up)
+        families.append(up)
         body = generate_latest(_Scrape(process_metrics().registry, families))  # type: ignore[arg-type]
         return Response(body, content_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
 

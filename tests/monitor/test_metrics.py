@@ -34,7 +34,7 @@ def value(samples, name: str, **labels) -> float:
 def test_process_metrics_and_every_family_are_served(client):
     samples = scrape(client)
     names = {name for name, _ in samples}
-    assert "process_cpu_seconds_total" in names or "python_info" in names
+    assert "process_cpu_seconds_total" in names and "python_info" in names
     assert "python_gc_objects_collected_total" in names
     # Scrape-time gauges: one series per system and state, 1 for the current one.
     assert value(samples, "portal_system_state", system="boss", state="unknown") == 1.0
@@ -142,3 +142,20 @@ def test_a_failing_metric_never_fails_the_operation(client, make_user, login, mo
     monkeypatch.setitem(record._observers, "portal.monitor.metrics", broken)
     make_user("carol", "agent")
     assert login("carol", PASSWORD).status_code == 302
+
+
+def test_without_its_database_the_scrape_still_serves_counters(settings_overrides, tmp_path):
+    from portal import create_app
+    from tests.conftest import close_app
+
+    app = create_app({**settings_overrides, "database_url": f"sqlite:///{tmp_path / 'no' / 'such' / 'portal.db'}"})
+    try:
+        samples = scrape(app.test_client())
+        assert value(samples, "portal_database_up") == 0.0
+        assert "python_info" in {name for name, _ in samples}  # the process metrics are still there
+    finally:
+        close_app(app)
+
+
+def test_with_its_database_the_scrape_says_so(client):
+    assert value(scrape(client), "portal_database_up") == 1.0
