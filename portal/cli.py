@@ -11,6 +11,7 @@ from portal.accounts.cli import users
 from portal.audit.cli import audit
 from portal.catalog.cli import adapters
 from portal.demo.command import demo_command, interrupt_on_sigterm
+from portal.monitor.cli import monitor
 
 
 def _create_app():
@@ -104,6 +105,7 @@ main.add_command(users)
 main.add_command(adapters)
 main.add_command(audit)
 main.add_command(demo_command)
+main.add_command(monitor)
 
 if __name__ == "__main__":
     main()
