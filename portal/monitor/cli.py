@@ -7,6 +7,7 @@ many machines as you like: one holds the lease and acts, the others wait and say
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 
 import click
@@ -61,7 +62,9 @@ def run_command(once: bool) -> None:
     leader: bool | None = None
     try:
         while thread.is_alive():
-            thread.join(0.5)
+            # Sleep, not thread.join(timeout): a join cut short by SIGTERM's KeyboardInterrupt can leave
+            # the thread looking finished, and the lease would not be released before the process exits.
+            time.sleep(0.5)
             if runner.leader != leader:
                 leader = runner.leader
                 if leader:

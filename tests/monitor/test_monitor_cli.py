@@ -128,4 +128,4 @@ def test_portal_monitor_runs_until_sigterm_and_releases_the_lease(environment, a
     assert "monitor stopped (lease released)" in output
     from portal.monitor.lease import DatabaseLease
 
-    assert DatabaseLease(app.extensions["portal.db"], 30).current_holder() is None
+    assert DatabaseLease(app.extensions["portal.db"], 30).current_holder() is None, output
