@@ -67,6 +67,7 @@ def demo_command(host: str, port: int, backoffice: bool, reset_passwords: bool) 
                                        "Stop it, or use --no-backoffice to use it.") from exc
 
     server = create_server(app, host=host, port=port, threads=32, ident="portal")
+    monitor = start_monitor(app)
     click.echo(f"Data folder: {Path(settings.data_dir).resolve()}  (database {engine.url.render_as_string()})")
     if office is not None:
         click.echo(f"Simulated back office: {len(office.systems)} systems on 127.0.0.1 ports "
@@ -78,6 +79,8 @@ def demo_command(host: str, port: int, backoffice: bool, reset_passwords: bool) 
             click.echo(f"  {username:10} role {role:13} password {password}")
     else:
         click.echo("Demo users agent, supervisor, admin, auditor, owner already exist (passwords were shown at first start).")
+    click.echo(f"Monitor: running in this process ({monitor.lease.description}); system health at "
+               f"http://{host}:{port}/monitor")
     click.echo(f"Portal: http://{host}:{port}/   Try customer 13800000000.  Press Ctrl+C to stop.")
     sys.stdout.flush()
     interrupt_on_sigterm()
@@ -87,9 +90,19 @@ def demo_command(host: str, port: int, backoffice: bool, reset_passwords: bool) 
         pass
     finally:
         server.close()
+        monitor.stop()  # before the back office goes, so its last probes do not see systems vanish
         if office is not None:
             office.stop()
         click.echo("stopped")
+
+
+def start_monitor(app):
+    """The health monitor in a thread beside the portal (one per database acts: it takes the lease)."""
+    from portal.monitor.runner import Monitor
+
+    monitor = Monitor.from_app(app)
+    monitor.start_thread()
+    return monitor
 
 
 def interrupt_on_sigterm() -> None:

@@ -129,3 +129,46 @@ def test_portal_monitor_runs_until_sigterm_and_releases_the_lease(environment, a
     from portal.monitor.lease import DatabaseLease
 
     assert DatabaseLease(app.extensions["portal.db"], 30).current_holder() is None, output
+
+
+@pytest.mark.backoffice
+def test_portal_demo_runs_the_monitor_in_process(tmp_path, backoffice):
+    """`portal demo` says it runs the monitor, and the monitor checks the twelve demo systems."""
+    import socket
+
+    from sqlalchemy import create_engine, text
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    data_dir = tmp_path / "var"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
+    env.update({"PORTAL_DATA_DIR": str(data_dir), "PORTAL_MONITOR_TICK_S": "0.2"})
+    process = subprocess.Popen([sys.executable, "-m", "portal.cli", "demo", "--port", str(port), "--no-backoffice"],
+                               cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    engine = None
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line or line.startswith("Portal: "):
+                break
+            lines.append(line.rstrip())
+        assert any(line.startswith("Monitor: running in this process (database lease 'monitor')") for line in lines), \
+            "\n".join(lines)
+        engine = create_engine(f"sqlite:///{data_dir / 'portal.db'}")
+        deadline = time.monotonic() + 60
+        while True:
+            with engine.connect() as connection:
+                states = dict(connection.execute(text("SELECT system_id, state FROM monitor_systems")).all())
+            if len(states) == 12 and set(states.values()) == {"up"}:
+                break
+            assert time.monotonic() < deadline, f"the demo's monitor did not find all systems up: {states}"
+            time.sleep(0.2)
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=30)
+        if engine is not None:
+            engine.dispose()
+    assert process.returncode == 0 and "stopped" in output
