@@ -31,6 +31,7 @@ def _op(summary: str, ok: str = "200", body: str | None = None, params: tuple[st
 _ADAPTER = "#/components/schemas/AdapterDocument"
 _USER = "#/components/schemas/User"
 _ROLE = "#/components/schemas/Role"
+_WINDOW = "#/components/schemas/MaintenanceWindow"
 _AUDIT_FILTERS = [
     ("actor", "operator username"), ("action", "exact, or a prefix ending in '*' (auth.*)"),
     ("customer", "customer number"), ("system", "back-office system id"), ("outcome", "success, failure, denied, ..."),
@@ -118,6 +119,21 @@ DOCUMENT: dict[str, Any] = {
         "/monitor/systems/{id}": {"get": _op("One system: state, recent observations and errors, state history, "
                                              "alerts sent, maintenance windows", params=("id",),
                                              errors=("401", "403", "404"))},
+        "/monitor/maintenance": {
+            "get": {**_op("Current and upcoming maintenance windows, soonest first"),
+                    "parameters": [{"name": "system", "in": "query", "required": False, "schema": {"type": "string"},
+                                    "description": "one system's windows (and those for every system, '*')"},
+                                   {"name": "past", "in": "query", "required": False, "schema": {"type": "boolean"},
+                                    "description": "true: ended and cancelled windows too, newest first"}]},
+            "post": _op("Open a maintenance window: alerts about the system are silenced inside it (monitor.manage, "
+                        "or adapters.own for your teams' systems; audited)", "201", _WINDOW,
+                        errors=("400", "401", "403", "422")),
+        },
+        "/monitor/maintenance/{number}": {
+            "get": _op("One maintenance window by its number", params=("number",), errors=("401", "403", "404")),
+            "delete": _op("End a current window now, or drop an upcoming one (audited)", "204", params=("number",),
+                          errors=("401", "403", "404", "409")),
+        },
         "/sso/credentials": {"get": _op("Stored system credentials the caller may manage (never the secrets)")},
         "/sso/credentials/{system}/{operator}": {
             "put": _op("Store the login at a system for an operator (or * for its service account); audited",
@@ -164,6 +180,13 @@ DOCUMENT: dict[str, Any] = {
             "Credential": {"type": "object", "required": ["login_username", "password"], "properties": {
                 "login_username": {"type": "string", "maxLength": 200},
                 "password": {"type": "string", "maxLength": 1024, "writeOnly": True}}},
+            "MaintenanceWindow": {"type": "object", "required": ["system_id", "ends_at", "reason"], "properties": {
+                "system_id": {"type": "string", "description": "a system id, or '*' for every system"},
+                "starts_at": {"type": ["string", "null"], "format": "date-time", "description": "default: now"},
+                "ends_at": {"type": "string", "format": "date-time", "description": "at most 7 days after the start"},
+                "reason": {"type": "string", "maxLength": 300},
+                "id": {"type": "integer", "readOnly": True}, "created_by": {"type": "string", "readOnly": True},
+                "status": {"enum": ["current", "upcoming", "ended", "cancelled"], "readOnly": True}}},
             "CustomerView": {"type": "object", "required": ["customer", "elapsed_ms", "systems"], "properties": {
                 "customer": {"type": "string"}, "elapsed_ms": {"type": "integer"},
                 "correlation_id": {"type": "string"},

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from portal.adapters.base import Adapter
 from portal.adapters.resilience import guard_for
-from portal.monitor import readings
+from portal.monitor import maintenance, readings
 from portal.monitor.models import (DEGRADED, DOWN, UNKNOWN, UP, Alert, HealthCheck, MaintenanceWindow,
                                    MonitorLease, SystemHealth)
 from portal.monitor.readings import percentile
@@ -32,7 +32,7 @@ WINDOW = timedelta(hours=1)
 #: Most serious first: what a tired admin must see at the top of the page.
 SEVERITY = {DOWN: 0, DEGRADED: 1, UNKNOWN: 2, UP: 3}
 PERCENTILES = (0.5, 0.95, 0.99)
-ALL_SYSTEMS = "*"
+ALL_SYSTEMS = maintenance.ALL_SYSTEMS
 
 
 def now_utc() -> datetime:
@@ -67,26 +67,28 @@ class HourStats:
 
 @dataclass(frozen=True)
 class Window:
+    """A maintenance window as pages and the API show it (the maintenance service's document)."""
+
     id: int
     system_id: str
     starts_at: datetime
     ends_at: datetime
     reason: str
     created_by: str
-    cancelled_at: Optional[datetime]
+    status: str  # current | upcoming | ended | cancelled
+    document: dict[str, Any]
 
     @classmethod
-    def of(cls, row: MaintenanceWindow) -> Window:
-        return cls(row.id, row.system_id, aware(row.starts_at), aware(row.ends_at), row.reason,  # type: ignore[arg-type]
-                   row.created_by, aware(row.cancelled_at))
+    def of(cls, row: MaintenanceWindow, at: datetime) -> Window:
+        return cls(row.id, row.system_id, maintenance.utc(row.starts_at), maintenance.utc(row.ends_at), row.reason,
+                   row.created_by, maintenance.window_status(row, at), maintenance.window_document(row, at))
 
-    def active(self, at: datetime) -> bool:
-        return self.cancelled_at is None and self.starts_at <= at < self.ends_at
+    @property
+    def live(self) -> bool:
+        return self.status in ("current", "upcoming")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "system": self.system_id, "starts_at": iso(self.starts_at),
-                "ends_at": iso(self.ends_at), "reason": self.reason, "created_by": self.created_by,
-                "cancelled_at": iso(self.cancelled_at)}
+        return self.document
 
 
 @dataclass(frozen=True)
@@ -208,21 +210,17 @@ def _percentiles(session: Session, recent: tuple) -> dict[str, tuple[Optional[in
 
 
 def maintenance_windows(session: Session, system_id: Optional[str] = None, at: Optional[datetime] = None,
-                        past: timedelta = timedelta(days=7)) -> list[Window]:
-    """Windows not ended more than ``past`` ago (of one system, or all), soonest first."""
+                        limit: int = 50) -> list[Window]:
+    """Current and upcoming windows (of one system and ``*``, or all), then past ones, newest first."""
     at = at or now_utc()
-    query = select(MaintenanceWindow).where(MaintenanceWindow.ends_at >= at - past)
-    if system_id is not None:
-        query = query.where(or_(MaintenanceWindow.system_id == system_id, MaintenanceWindow.system_id == ALL_SYSTEMS))
-    return [Window.of(row) for row in session.scalars(query.order_by(MaintenanceWindow.starts_at, MaintenanceWindow.id))]
+    rows = maintenance.list_windows(session, system_id=system_id, include_past=True, now=at)
+    return [Window.of(row, at) for row in rows[:limit]]
 
 
 def active_windows(session: Session, at: Optional[datetime] = None) -> dict[str, Window]:
-    """system id (or ``*``) -> a window silencing it now."""
+    """system id (or ``*``) -> the window silencing it now."""
     at = at or now_utc()
-    rows = session.scalars(select(MaintenanceWindow).where(
-        MaintenanceWindow.starts_at <= at, MaintenanceWindow.ends_at > at, MaintenanceWindow.cancelled_at.is_(None)))
-    return {row.system_id: Window.of(row) for row in rows}
+    return {system: Window.of(row, at) for system, row in maintenance.silenced_systems(session, at).items()}
 
 
 # -- assembled views ----------------------------------------------------------------------------------
@@ -245,7 +243,7 @@ def system_detail(session: Session, adapter: Adapter, at: Optional[datetime] = N
     at = at or now_utc()
     system_id = adapter.id
     windows = maintenance_windows(session, system_id, at)
-    active = next((w for w in windows if w.active(at)), None)
+    active = next((w for w in windows if w.status == "current"), None)
     status = _status(adapter, session.get(SystemHealth, system_id), hour_stats(session, [system_id], at).get(
         system_id, HourStats()), active)
     checks = select(HealthCheck).where(HealthCheck.system_id == system_id)

@@ -10,14 +10,17 @@ from collections import Counter
 from datetime import datetime, timezone
 from typing import Optional
 
-from flask import Blueprint, current_app, render_template
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from sqlalchemy.orm import Session
 
 from portal.adapters.base import Adapter
 from portal.audit import charts
 from portal.db import get_session
-from portal.errors import ResourceNotFound
-from portal.monitor import queries, selfcheck
+from portal.errors import Conflict, InvalidDocument, ResourceNotFound
+from portal.monitor import maintenance, queries, selfcheck
+from portal.monitor.systems import SystemInfo, systems_of
 from portal.rbac.decorators import require
+from portal.sso.identity import current_actor, current_operator
 
 bp = Blueprint("monitor", __name__)
 
@@ -30,6 +33,10 @@ def adapter_or_404(system_id: str) -> Adapter:
     return adapter
 
 
+def systems_in_force(session: Session) -> dict[str, SystemInfo]:
+    return systems_of(current_app.extensions["portal.catalog"].adapters(session))
+
+
 @bp.get("/monitor")
 @require("monitor.read")
 def index():
@@ -37,16 +44,71 @@ def index():
     systems = queries.overview(session, current_app.extensions["portal.catalog"].adapters(session))
     health = selfcheck.portal_health(current_app, session)
     counts = Counter(s.state for s in systems)
-    return render_template("monitor/index.html", systems=systems, health=health, counts=counts)
+    windows = [w for w in queries.maintenance_windows(session) if w.live]
+    infos = systems_in_force(session)
+    # Where this operator may open a window: every system with monitor.manage ('*' too), else their own.
+    manageable = [s for s in [*infos, maintenance.ALL_SYSTEMS] if maintenance.may_manage(current_operator(), infos, s)]
+    return render_template("monitor/index.html", systems=systems, health=health, counts=counts, windows=windows,
+                           cancellable=_cancellable(windows, infos), manageable=manageable, back="")
 
 
 @bp.get("/monitor/systems/<system_id>")
 @require("monitor.read")
 def system(system_id: str):
-    detail = queries.system_detail(get_session(), adapter_or_404(system_id))
+    session = get_session()
+    detail = queries.system_detail(session, adapter_or_404(system_id))
     chart = charts.bars(detail.per_minute, title="Slowest answer per minute, last hour (ms)")
+    infos = systems_in_force(session)
+    manageable = [system_id] if maintenance.may_manage(current_operator(), infos, system_id) else []
     return render_template("monitor/system.html", detail=detail, s=detail.status, chart=chart,
-                           windows=detail.windows, now=queries.now_utc())
+                           windows=detail.windows, cancellable=_cancellable(detail.windows, infos),
+                           manageable=manageable, back=system_id)
+
+
+@bp.post("/monitor/maintenance")
+@require()
+def create_window():
+    """Open a window from a page's form; the service authorises, validates and audits."""
+    session = get_session()
+    try:
+        window = maintenance.create(session, current_operator(), current_actor(), systems_in_force(session),
+                                    system_id=request.form.get("system_id", ""),
+                                    starts_at=request.form.get("starts_at") or None,
+                                    ends_at=request.form.get("ends_at", ""), reason=request.form.get("reason", ""))
+    except InvalidDocument as exc:
+        session.rollback()
+        flash(f"The maintenance window was not saved: {exc.detail}", "error")
+    else:
+        flash(f"Maintenance window {window.id} saved: alerts about {window.system_id} are silenced "
+              f"until {maintenance.utc(window.ends_at):%Y-%m-%d %H:%M} UTC.", "info")
+    return redirect(_back())
+
+
+@bp.post("/monitor/maintenance/<int:window_id>/cancel")
+@require()
+def cancel_window(window_id: int):
+    session = get_session()
+    try:
+        maintenance.cancel(session, current_operator(), current_actor(), systems_in_force(session), window_id)
+    except Conflict as exc:
+        session.rollback()
+        flash(exc.detail, "error")
+    else:
+        flash(f"Maintenance window {window_id} cancelled: alerts flow again.", "info")
+    return redirect(_back())
+
+
+def _cancellable(windows: list[queries.Window], infos: dict[str, SystemInfo]) -> set[int]:
+    operator = current_operator()
+    return {w.id for w in windows if w.live and maintenance.may_manage(operator, infos, w.system_id)}
+
+
+def _back() -> str:
+    """The page the form was on: a system's page, or the overview (never a URL taken from the request)."""
+    system_id = request.form.get("back", "")
+    if system_id and current_app.extensions["portal.catalog"].get(get_session(), system_id) is not None:
+        return url_for("monitor.system", system_id=system_id)
+    return url_for("monitor.index")
 
 
 @bp.app_template_filter("ago")
