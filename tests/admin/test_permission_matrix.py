@@ -52,6 +52,11 @@ API = [
     ("GET", "/api/v1/stats/outliers", None, ("stats.read",)),
     ("GET", "/api/v1/monitor", None, ("monitor.read",)),
     ("GET", "/api/v1/monitor/systems/boss", None, ("monitor.read",)),
+    ("GET", "/api/v1/monitor/maintenance", None, ("monitor.read",)),
+    ("GET", "/api/v1/monitor/maintenance/999", None, ("monitor.read",)),
+    # The maintenance service decides: monitor.manage, or adapters.own for one's own systems ({} is a 422).
+    ("POST", "/api/v1/monitor/maintenance", {}, ("monitor.manage", "adapters.own")),
+    ("DELETE", "/api/v1/monitor/maintenance/999", None, ("monitor.manage", "adapters.own")),
 ]
 PAGES = [
     ("/", ANY),

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+from datetime import datetime, timedelta, timezone
 
+import pytest
+from sqlalchemy import select
+
+from portal.audit.models import AuditEvent
+from tests.conftest import PASSWORD
 from tests.monitor.test_views import HOSTILE, lease, seed
 
 
@@ -73,3 +78,79 @@ def test_agents_get_403_and_strangers_401(client, bearer):
 def test_monitor_endpoints_are_in_the_openapi_document(client):
     paths = client.get("/api/v1/openapi.json").get_json()["paths"]
     assert "get" in paths["/monitor"] and "get" in paths["/monitor/systems/{id}"]
+    assert {"get", "post"} <= set(paths["/monitor/maintenance"])
+    assert {"get", "delete"} <= set(paths["/monitor/maintenance/{number}"])
+
+
+def later(**kwargs) -> str:
+    return (datetime.now(timezone.utc) + timedelta(**kwargs)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.fixture
+def owner_headers(app, db):
+    """A system owner of the billing team, which owns boss."""
+    from portal.accounts.service import create_user, issue_token
+
+    create_user(db, "billing-owner", PASSWORD, ["system_owner"], teams=["billing-team"])
+    db.commit()
+    _, value = issue_token(db, "billing-owner")
+    db.commit()
+    return {"Authorization": f"Bearer {value}"}
+
+
+def test_a_window_is_opened_listed_shown_and_cancelled(client, db, bearer):
+    admin = bearer("admin")
+    response = client.post("/api/v1/monitor/maintenance", headers=admin,
+                           json={"system_id": "boss", "ends_at": later(hours=1), "reason": "BOSS database upgrade"})
+    assert response.status_code == 201, response.get_json()
+    window = response.get_json()
+    assert window["status"] == "current" and window["created_by"] == "api-admin"
+    assert response.headers["Location"] == f"/api/v1/monitor/maintenance/{window['id']}"
+    assert client.get(response.headers["Location"], headers=admin).get_json()["reason"] == "BOSS database upgrade"
+    listed = client.get("/api/v1/monitor/maintenance", headers=admin).get_json()["windows"]
+    assert [w["id"] for w in listed] == [window["id"]]
+    boss = next(s for s in client.get("/api/v1/monitor", headers=admin).get_json()["systems"] if s["id"] == "boss")
+    assert boss["maintenance"]["id"] == window["id"]
+    assert db.scalars(select(AuditEvent.action).where(AuditEvent.action.like("monitor.maintenance%"))).all() == [
+        "monitor.maintenance_create"]
+
+    assert client.delete(f"/api/v1/monitor/maintenance/{window['id']}", headers=admin).status_code == 204
+    again = client.delete(f"/api/v1/monitor/maintenance/{window['id']}", headers=admin)
+    assert again.status_code == 409 and again.content_type == "application/problem+json"
+    assert client.get("/api/v1/monitor/maintenance", headers=admin).get_json()["windows"] == []
+    past = client.get("/api/v1/monitor/maintenance?past=true", headers=admin).get_json()["windows"]
+    assert [w["status"] for w in past] == ["cancelled"]
+
+
+def test_a_bad_window_is_a_422_naming_the_key(client, bearer):
+    response = client.post("/api/v1/monitor/maintenance", headers=bearer("admin"),
+                           json={"system_id": "boss", "starts_at": later(hours=2), "ends_at": later(hours=1),
+                                 "reason": "backwards"})
+    assert response.status_code == 422
+    assert response.get_json()["key"] == "ends_at"
+
+
+def test_owners_manage_windows_of_their_own_systems_only(client, owner_headers):
+    own = client.post("/api/v1/monitor/maintenance", headers=owner_headers,
+                      json={"system_id": "boss", "ends_at": later(minutes=30), "reason": "patching"})
+    assert own.status_code == 201
+    for system in ("rbt", "*"):
+        other = client.post("/api/v1/monitor/maintenance", headers=owner_headers,
+                            json={"system_id": system, "ends_at": later(minutes=30), "reason": "not mine"})
+        assert other.status_code == 403, system
+        assert other.get_json()["code"] == "permission_denied"
+
+
+def test_agents_may_not_open_or_cancel_windows(client, bearer):
+    agent = bearer("agent")
+    response = client.post("/api/v1/monitor/maintenance", headers=agent,
+                           json={"system_id": "boss", "ends_at": later(hours=1), "reason": "x"})
+    assert response.status_code == 403
+    assert client.delete("/api/v1/monitor/maintenance/1", headers=agent).status_code == 403
+
+
+@pytest.mark.parametrize("number", ["999", "abc"])
+def test_an_unknown_window_is_404(client, bearer, number):
+    admin = bearer("admin")
+    assert client.delete(f"/api/v1/monitor/maintenance/{number}", headers=admin).status_code == 404
+    assert client.get(f"/api/v1/monitor/maintenance/{number}", headers=admin).status_code == 404

@@ -6,9 +6,12 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import select
 
 from portal.monitor.models import (Alert, HealthCheck, MaintenanceWindow, MonitorLease, StateTransition,
                                    SystemHealth)
+
+from tests.conftest import PASSWORD, csrf_token
 
 HOSTILE = "<script>alert('owned')</script>"
 
@@ -154,3 +157,69 @@ def test_system_owner_reads_the_monitor_agent_does_not(client, make_user, login)
 def test_strangers_are_sent_to_sign_in(client):
     response = client.get("/monitor")
     assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+
+
+def form_token(client, path: str) -> str:
+    return csrf_token(client.get(path).get_data(as_text=True))
+
+
+def in_an_hour() -> str:
+    return (datetime.now(timezone.utc) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+
+
+def test_admin_silences_a_system_from_its_page_and_ends_the_window(client, db, admin):
+    token = form_token(client, "/monitor/systems/boss")
+    response = client.post("/monitor/maintenance", data={
+        "csrf_token": token, "system_id": "boss", "ends_at": in_an_hour(), "reason": "BOSS <b>upgrade</b>",
+        "back": "boss"})
+    assert response.status_code == 302 and response.headers["Location"] == "/monitor/systems/boss"
+    page = client.get("/monitor/systems/boss").get_data(as_text=True)
+    assert "alerts about boss are silenced" in page
+    assert "BOSS &lt;b&gt;upgrade&lt;/b&gt;" in page and ">active<" in page and "End now" in page
+    overview = client.get("/monitor").get_data(as_text=True)
+    assert "in maintenance" in overview
+    window_id = db.scalars(select(MaintenanceWindow.id)).one()
+    response = client.post(f"/monitor/maintenance/{window_id}/cancel", data={"csrf_token": token, "back": ""})
+    assert response.status_code == 302 and response.headers["Location"] == "/monitor"
+    assert "alerts flow again" in client.get("/monitor").get_data(as_text=True)
+    assert db.scalars(select(MaintenanceWindow.cancelled_by)).one() == "root"
+
+
+def test_an_invalid_window_is_refused_with_the_reason(client, db, admin):
+    token = form_token(client, "/monitor")
+    response = client.post("/monitor/maintenance", data={
+        "csrf_token": token, "system_id": "boss", "ends_at": "tomorrow", "reason": "x"}, follow_redirects=True)
+    html = response.get_data(as_text=True)
+    assert "was not saved" in html and "ends_at" in html
+    assert db.scalars(select(MaintenanceWindow)).all() == []
+
+
+def test_a_form_without_its_csrf_token_is_refused(client, db, admin):
+    response = client.post("/monitor/maintenance", data={"system_id": "boss", "ends_at": in_an_hour(), "reason": "x"})
+    assert response.status_code == 400
+    assert db.scalars(select(MaintenanceWindow)).all() == []
+
+
+def test_owners_see_the_form_only_for_their_own_systems(client, db, login):
+    from portal.accounts.service import create_user
+
+    create_user(db, "billing-owner", PASSWORD, ["system_owner"], teams=["billing-team"])
+    db.commit()
+    assert login("billing-owner").status_code == 302
+    assert "Silence alerts" in client.get("/monitor/systems/boss").get_data(as_text=True)
+    assert "Silence alerts" not in client.get("/monitor/systems/rbt").get_data(as_text=True)
+    overview = client.get("/monitor").get_data(as_text=True)
+    assert '<option value="*">' not in overview  # every system at once needs monitor.manage
+    token = form_token(client, "/monitor")
+    refused = client.post("/monitor/maintenance", data={"csrf_token": token, "system_id": "rbt",
+                                                        "ends_at": in_an_hour(), "reason": "not mine"})
+    assert refused.status_code == 403
+
+
+def test_agents_cannot_post_windows(client, db, make_user, login):
+    make_user("agent2", "agent")
+    assert login("agent2").status_code == 302
+    token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/").get_data(as_text=True)).group(1)
+    response = client.post("/monitor/maintenance", data={"csrf_token": token, "system_id": "boss",
+                                                         "ends_at": in_an_hour(), "reason": "x"})
+    assert response.status_code == 403
