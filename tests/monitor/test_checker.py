@@ -183,3 +183,33 @@ def test_probes_of_a_stopped_system_take_it_down_after_three_ticks(checker, data
     with database.session() as session:
         boss = session.get(SystemHealth, "boss")
         assert boss.reason == "3 failed checks in a row: connection refused"
+
+
+def test_read_helpers_give_percentiles_error_rates_errors_and_history(checker, database, demo_adapters):
+    from portal.monitor import readings
+
+    adapters = [demo_adapters["vas"], demo_adapters["wap"]]
+    start = now() - timedelta(minutes=30)
+    probed = [("vas", Observation(start + timedelta(seconds=i), "canary", True, "ok", ms))
+              for i, ms in enumerate(range(10, 1010, 10))]  # 100 answers: 10, 20, ... 1000 ms
+    probed += [("wap", Observation(start + timedelta(seconds=i), "connect", False, "unavailable", 1,
+                                   f"connection refused #{i}")) for i in range(4)]
+    probed.append(("wap", Observation(start - timedelta(hours=2), "connect", True, "ok", 3)))  # outside the window
+    tick(checker, database, adapters, probed)
+    with database.session() as session:
+        stats = readings.system_stats(session, now() - timedelta(hours=1))
+        assert (stats["vas"].p50_ms, stats["vas"].p95_ms, stats["vas"].p99_ms) == (500, 950, 990)
+        assert stats["vas"].checks == 100 and stats["vas"].error_rate == 0.0
+        assert stats["wap"].checks == 4 and stats["wap"].error_rate == 1.0
+        assert readings.system_stats(session, now() - timedelta(hours=1), ["wap"]).keys() == {"wap"}
+
+        errors = readings.recent_errors(session, "wap", limit=2)
+        assert [e.error for e in errors] == ["connection refused #3", "connection refused #2"]
+        assert errors[0].checked_at.tzinfo is not None
+        history = readings.state_history(session, "wap")
+        assert [(h.from_state, h.to_state) for h in history] == [("up", "down"), ("unknown", "up")]
+        assert history[0].reason == "3 failed checks in a row: connection refused #2"
+        states = {row.system_id: row for row in readings.current_states(session)}
+        assert states["wap"].state == "down" and states["wap"].since.tzinfo is not None
+        session.commit()  # the copies are detached: nothing is written back
+    assert readings.percentile([], 0.5) is None and readings.percentile([7], 0.99) == 7
