@@ -154,3 +154,36 @@ def test_an_unknown_window_is_404(client, bearer, number):
     admin = bearer("admin")
     assert client.delete(f"/api/v1/monitor/maintenance/{number}", headers=admin).status_code == 404
     assert client.get(f"/api/v1/monitor/maintenance/{number}", headers=admin).status_code == 404
+
+
+def test_with_redis_the_monitor_lease_is_read_from_redis(app, settings_overrides, make_user):
+    """The monitor keeps its lease in Redis when one is configured; the portal reads it from there."""
+    redis = pytest.importorskip("redis")
+    url = "redis://127.0.0.1:6379/11"
+    client_ = redis.Redis.from_url(url, socket_connect_timeout=1)
+    try:
+        client_.ping()
+    except redis.ConnectionError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    from portal import create_app
+    from portal.accounts.service import issue_token
+    from portal.monitor.selfcheck import REDIS_LEASE_KEY
+    from tests.conftest import close_app
+
+    make_user("redis-admin", "admin")
+    with app.extensions["portal.db"].session() as session:
+        _, token = issue_token(session, "redis-admin")
+        session.commit()
+    other = create_app({**settings_overrides, "redis_url": url, "session_store": "database"})
+    try:
+        headers = {"Authorization": f"Bearer {token}"}
+        client_.delete(REDIS_LEASE_KEY)
+        assert other.test_client().get("/api/v1/monitor", headers=headers).get_json()["portal"]["monitor"]["running"] is False
+        client_.set(REDIS_LEASE_KEY, "host-b:77:cafe", px=30_000)
+        body = other.test_client().get("/api/v1/monitor", headers=headers).get_json()["portal"]
+        assert body["redis"]["ok"] is True
+        assert body["monitor"]["running"] is True and body["monitor"]["holder"] == "host-b:77:cafe"
+        assert 0 <= body["monitor"]["renewed_s_ago"] < 30
+    finally:
+        client_.delete(REDIS_LEASE_KEY)
+        close_app(other)
