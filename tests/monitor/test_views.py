@@ -79,6 +79,8 @@ def test_most_serious_first_with_state_reason_breaker_and_maintenance(client, db
     assert "DEGRADED" in html and "in maintenance" in html and "ring-back tone platform upgrade" in html
     assert "closed" in html  # this instance's breaker
     assert "1 down" in html and "1 degraded" in html and "9 unknown" in html and "1 up" in html
+    assert "<strong>Down:</strong> BOSS billing &amp; CRM</p>" in html
+    assert "<strong>Degraded:</strong> Ring-back tone</p>" in html
 
 
 def test_last_hour_percentiles_and_error_rate(client, db, admin):
