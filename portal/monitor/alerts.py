@@ -356,9 +356,10 @@ def _insert(session: Session, transition: StateTransition, info: SystemInfo, mes
             from sqlalchemy.dialects.postgresql import insert
         else:
             from sqlalchemy.dialects.sqlite import insert
-        statement = insert(Alert).values(**values).on_conflict_do_nothing(
-            index_elements=["transition_id", "channel", "recipient"])
-        return session.execute(statement).rowcount == 1
+        # RETURNING, not rowcount: psycopg reports -1 for an INSERT ... ON CONFLICT through SQLAlchemy.
+        statement = insert(Alert.__table__).values(**values).on_conflict_do_nothing(
+            index_elements=["transition_id", "channel", "recipient"]).returning(Alert.__table__.c.id)
+        return session.execute(statement).first() is not None
     try:
         with session.begin_nested():
             session.add(Alert(**values))
