@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -259,6 +259,12 @@ class AlertDispatcher:
         if gone:
             first = group[0]
             _audit_row(session, first, ABANDONED, gone, reason=reason)
+
+    def prune(self, session: Session, now: datetime) -> int:
+        """Forget finished alert rows older than ``monitor_history_days`` (the caller commits)."""
+        cutoff = utc(now) - timedelta(days=self.settings.monitor_history_days)
+        return session.execute(delete(Alert).where(Alert.created_at < cutoff, Alert.status.not_in((PENDING, FAILED)))
+                               .execution_options(synchronize_session=False)).rowcount or 0
 
     # --- the message ----------------------------------------------------------------------
 

@@ -275,7 +275,8 @@ def test_no_channel_configured_is_audited_once(db, people):
         "failure", "no alert channel configured", down.id)
 
 
-def test_two_dispatchers_racing_send_each_message_once(app, db, people, dispatcher, smtp_receiver, sms_receiver):
+def test_two_dispatchers_racing_send_each_message_once(app, db, people, dispatcher, smtp_receiver, sms_receiver,
+                                                     caplog):
     move(db, "boss", "down", T0)
     database = app.extensions["portal.db"]
     start = threading.Barrier(2)
@@ -299,8 +300,76 @@ def test_two_dispatchers_racing_send_each_message_once(app, db, people, dispatch
     for thread in threads:
         thread.join(timeout=60)
     assert not errors and not any(t.is_alive() for t in threads)
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
 
     assert by_recipient(smtp_receiver.wait_for(2)) == {ADMIN_MAIL: 1, OWNER_MAIL: 1}
     assert sorted(r.fields["to"] for r in sms_receiver.wait_for(2)) == [ADMIN_PHONE, OWNER_PHONE]
     assert len(smtp_receiver.received) == 2 and len(sms_receiver.received) == 2
     assert sorted((e.outcome, e.details["channel"]) for e in alert_events(db)) == [("sent", "email"), ("sent", "sms")]
+
+
+class _Interrupting:
+    """A channel that, before its first message goes out, lets another dispatcher run a whole tick."""
+
+    def __init__(self, inner, meanwhile) -> None:
+        self.inner, self.meanwhile, self.name = inner, meanwhile, inner.name
+        self.done = False
+
+    @property
+    def configured(self) -> bool:
+        return self.inner.configured
+
+    def send(self, recipient, subject, text, **kwargs) -> None:
+        if not self.done:
+            self.done = True
+            worker = threading.Thread(target=self.meanwhile)
+            worker.start()
+            worker.join(timeout=60)
+            assert not worker.is_alive()
+        self.inner.send(recipient, subject, text, **kwargs)
+
+
+def test_a_dispatcher_never_sends_what_another_has_claimed(app, db, people, smtp_receiver, caplog):
+    from portal.monitor.channels import EmailChannel
+
+    settings = Settings(**alert_overrides(smtp_receiver))
+    move(db, "boss", "down", T0)
+    database = app.extensions["portal.db"]
+
+    def other_monitor() -> None:  # runs while the first dispatcher holds its claims, mid-round
+        with database.session() as session:
+            AlertDispatcher(settings).dispatch(session, SYSTEMS, T0 + timedelta(seconds=1))
+
+    channel = _Interrupting(EmailChannel(settings), other_monitor)
+    AlertDispatcher(settings, channels=[channel]).dispatch(db, SYSTEMS, T0)
+
+    assert channel.done
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []  # the other one ran cleanly
+    assert by_recipient(smtp_receiver.wait_for(2)) == {ADMIN_MAIL: 1, OWNER_MAIL: 1}
+    assert len(smtp_receiver.received) == 2
+    assert [(e.outcome, e.details["count"]) for e in alert_events(db)] == [("sent", 2)]
+
+
+def test_a_claim_left_by_a_dead_monitor_is_taken_over_later(db, people, dispatcher, smtp_receiver):
+    down = move(db, "boss", "down", T0)
+    health = db.get(SystemHealth, "boss")
+    health.alerted_state = "down"  # the dead monitor planned it ...
+    db.add(Alert(transition_id=down.id, system_id="boss", kind="down", channel="email", recipient=ADMIN_MAIL,
+                 status="pending", attempts=1, created_at=T0, sent_at=T0))  # ... claimed it, and died
+    db.commit()
+
+    dispatcher().dispatch(db, SYSTEMS, T0 + timedelta(minutes=1))
+    assert smtp_receiver.received == []  # it may still be sending
+    dispatcher().dispatch(db, SYSTEMS, T0 + timedelta(minutes=11))
+    assert by_recipient(smtp_receiver.wait_for(1)) == {ADMIN_MAIL: 1}
+    assert (rows(db, down)[("email", ADMIN_MAIL)].status, rows(db, down)[("email", ADMIN_MAIL)].attempts) == ("sent", 2)
+
+
+def test_prune_forgets_finished_alerts_after_the_history_days(db, people, dispatcher, smtp_receiver, sms_receiver):
+    down = move(db, "boss", "down", T0)
+    dispatcher().dispatch(db, SYSTEMS, T0)
+    mine = dispatcher(monitor_history_days=7)
+    assert mine.prune(db, T0 + timedelta(days=6)) == 0
+    assert mine.prune(db, T0 + timedelta(days=8)) == 4
+    db.commit()
+    assert rows(db, down) == {}
