@@ -9,7 +9,8 @@ holding a database lock. What it does:
    never down never "recovers"; ``degraded`` and ``unknown`` are never announced).
    * In a maintenance window: one ``silenced`` row per recipient and channel, audited once,
      and ``alerted_state`` stays as it was. A system still down when the window ends is
-     announced then (the rows turn ``pending``); one that recovered inside it never is.
+     announced then (the rows turn ``pending``); one that went down and recovered inside it
+     never is; a recovery inside it of a system announced down is announced when it ends.
    * Otherwise ``alerted_state`` moves on (compare-and-set: of two dispatchers only one wins
      and plans) and each recipient gets a ``pending`` row, or ``rate_limited`` when they had
      ``alerts_max_per_hour`` messages about this system on this channel in the last hour.
@@ -130,7 +131,7 @@ class AlertDispatcher:
                 added = [r for r in wanted[channel.name]
                          if _insert(session, transition, info, message, channel.name, r, SILENCED, now)]
                 if added:
-                    _audit(session, info, "silenced", base, channel.name, added,
+                    _audit(session, info.id, "silenced", base, channel.name, added,
                            window={"id": window.id, "system_id": window.system_id,
                                    "ends_at": utc(window.ends_at).isoformat()})
             return
@@ -139,11 +140,11 @@ class AlertDispatcher:
         for channel in channels:
             addresses = wanted[channel.name]
             if not addresses:
-                _audit(session, info, "failure", base, channel.name, [], reason="no recipients with an address")
+                _audit(session, info.id, "failure", base, channel.name, [], reason="no recipients with an address")
                 continue
             limited = self._plan_rows(session, transition, info, message, channel.name, addresses, now)
             if limited:
-                _audit(session, info, RATE_LIMITED, base, channel.name, limited,
+                _audit(session, info.id, RATE_LIMITED, base, channel.name, limited,
                        reason=f"more than {self.settings.alerts_max_per_hour} messages about {info.id} in an hour")
 
     def _mark_alerted(self, session: Session, health: SystemHealth) -> bool:
@@ -246,7 +247,8 @@ class AlertDispatcher:
                 if status == ABANDONED:
                     abandoned.append(row.recipient)
         outcome = SENT if not failed else (FAILED if not sent else "partial")
-        _audit(session, info, outcome, {"kind": message.kind, "state": message.state, "transition_id": transition.id},
+        base = {"kind": message.kind, "state": message.state, "transition_id": transition.id}
+        _audit(session, info.id, outcome, base,
                channel.name, [row.recipient for row, _ in claimed], sent=sent, failed=failed, abandoned=abandoned,
                attempts={row.recipient: attempt for row, attempt in claimed})
 
@@ -257,8 +259,10 @@ class AlertDispatcher:
             update(Alert).where(Alert.id == row.id, Alert.status == row.status, Alert.attempts == row.attempts)
             .values(status=ABANDONED, error=reason)).rowcount == 1]
         if gone:
-            first = group[0]
-            _audit_row(session, first, ABANDONED, gone, reason=reason)
+            row = group[0]
+            state = DOWN if row.kind == ALERT_DOWN else UP
+            base = {"kind": row.kind, "state": state, "transition_id": row.transition_id}
+            _audit(session, row.system_id, ABANDONED, base, row.channel, gone, reason=reason)
 
     def prune(self, session: Session, now: datetime) -> int:
         """Forget finished alert rows older than ``monitor_history_days`` (the caller commits)."""
@@ -374,17 +378,11 @@ def _insert(session: Session, transition: StateTransition, info: SystemInfo, mes
         return False
 
 
-def _audit(session: Session, info: SystemInfo, outcome: str, base: Mapping[str, Any], channel: str,
+def _audit(session: Session, system_id: str, outcome: str, base: Mapping[str, Any], channel: str,
            addresses: Sequence[str], **details: Any) -> None:
-    record(session, MONITOR, Event(action="monitor.alert", target=info.id, outcome=outcome, details={
+    """One ``monitor.alert`` event: what was (not) sent about which transition, on which channel, to whom."""
+    record(session, MONITOR, Event(action="monitor.alert", target=system_id, outcome=outcome, details={
         **base, "channel": channel, "recipients": list(addresses), "count": len(addresses), **details}))
-
-
-def _audit_row(session: Session, row: Alert, outcome: str, addresses: Sequence[str], **details: Any) -> None:
-    state = DOWN if row.kind == ALERT_DOWN else UP
-    record(session, MONITOR, Event(action="monitor.alert", target=row.system_id, outcome=outcome, details={
-        "kind": row.kind, "state": state, "transition_id": row.transition_id, "channel": row.channel,
-        "recipients": list(addresses), "count": len(addresses), **details}))
 
 
 def iso_minutes(moment: datetime) -> str:

@@ -15,6 +15,9 @@ Use them as context managers or through the fixtures ``smtp_receiver`` and
         mails = smtp_receiver.wait_for(2)        # polls until 2 messages arrived (or fails after a deadline)
         texts = sms_receiver.wait_for(2)
 
+For a monitor in a subprocess, ``alert_environment(smtp_receiver, sms_receiver)`` gives the
+same settings as ``PORTAL_*`` environment variables.
+
 ``smtp_receiver.stop()`` / ``.start()`` take the server away and bring it back
 on the same port; ``smtp_receiver.reject = "451 4.3.0 try later"`` makes it
 refuse messages while up. ``sms_receiver.status = 500`` makes the gateway fail.
@@ -292,3 +295,13 @@ def alert_overrides(smtp: SmtpReceiver | None = None, sms: SmsReceiver | None = 
         values.update(alerts_sms_url=sms.url)
     values.update(more)
     return values
+
+
+def alert_environment(smtp: SmtpReceiver | None = None, sms: SmsReceiver | None = None, **more: Any) -> dict[str, str]:
+    """The same as :func:`alert_overrides`, as ``PORTAL_*`` variables for a monitor in a subprocess."""
+    environment: dict[str, str] = {}
+    for key, value in alert_overrides(smtp, sms, **more).items():
+        if isinstance(value, (dict, list)):
+            value = json.dumps(value) if isinstance(value, dict) else ",".join(map(str, value))
+        environment[f"PORTAL_{key.upper()}"] = str(value)
+    return environment

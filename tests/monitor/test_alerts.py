@@ -89,7 +89,8 @@ def test_down_alert_reaches_admins_and_owners_once_per_channel(db, people, dispa
     assert by_recipient(mails) == {ADMIN_MAIL: 1, OWNER_MAIL: 1}
     for mail in mails:
         assert mail.subject == "DOWN: BOSS billing & CRM (boss)"
-        assert mail.text.strip() == "BOSS billing & CRM (boss) is DOWN since 2026-11-24T08:00Z: connect to 127.0.0.1:8201 refused"
+        assert mail.text.strip() == ("BOSS billing & CRM (boss) is DOWN since 2026-11-24T08:00Z: "
+                                     "connect to 127.0.0.1:8201 refused")
     texts = sms_receiver.wait_for(2)
     assert sorted(r.fields["to"] for r in texts) == [ADMIN_PHONE, OWNER_PHONE]
     assert all("BOSS billing & CRM (boss) is DOWN" in r.text for r in texts)

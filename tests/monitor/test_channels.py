@@ -6,7 +6,8 @@ import pytest
 
 from portal.config import Settings
 from portal.monitor.channels import DeliveryError, EmailChannel, SmsChannel
-from tests.monitor.receivers import SmsReceiver, SmtpReceiver, alert_overrides, sms_receiver, smtp_receiver  # noqa: F401
+from tests.monitor.receivers import SmsReceiver, SmtpReceiver, alert_overrides
+from tests.monitor.receivers import sms_receiver, smtp_receiver  # noqa: F401 (fixtures)
 
 
 def closed_port() -> int:
@@ -131,3 +132,15 @@ def test_sms_gateway_not_there_is_unreachable():
     with pytest.raises(DeliveryError) as caught:
         channel.send("13800000000", "s", "t")
     assert caught.value.unreachable
+
+
+def test_receiver_settings_reach_a_subprocess_through_the_environment(smtp_receiver, sms_receiver):
+    from portal.config import load_settings
+    from tests.monitor.receivers import alert_environment
+
+    environ = alert_environment(smtp_receiver, sms_receiver, alerts_sms_body={"to": "{phone}", "m": "{text}"},
+                                alerts_extra_emails=["noc@ops.example"])
+    loaded = load_settings(environ=environ)
+    assert (loaded.alerts_smtp_port, loaded.alerts_sms_url) == (smtp_receiver.port, sms_receiver.url)
+    assert loaded.alerts_sms_body == {"to": "{phone}", "m": "{text}"}
+    assert loaded.alerts_extra_emails == ["noc@ops.example"]
