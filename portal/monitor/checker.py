@@ -170,10 +170,9 @@ class HealthChecker:
             update(MonitorLease)
             .where(MonitorLease.name == CURSOR_NAME, MonitorLease.cursor == old_cursor,
                    MonitorLease.renewed_at == old_stamp)
-            # Holder and expiry say which monitor recorded last and until when it counts as running
-            # (the pages read them; with a Redis lease this row is the database's only trace of it).
-            .values(cursor=new_cursor, renewed_at=_later(now, old_stamp), holder=holder or "-",
-                    expires_at=now + timedelta(seconds=self.settings.monitor_lease_s))
+            # holder and renewed_at: which monitor recorded last, and when (``portal monitor status``).
+            # expires_at stays in 1970: this row is no lease, and must never look like a live one.
+            .values(cursor=new_cursor, renewed_at=_later(now, old_stamp), holder=holder or "-")
             .execution_options(synchronize_session=False)).rowcount
         if moved != 1:
             raise TickConflict("another monitor recorded a tick meanwhile; this one is dropped")
