@@ -87,12 +87,15 @@ class AlertDispatcher:
     def dispatch(self, session: Session, systems: Mapping[str, SystemInfo], now: datetime) -> None:
         """Announce new states of ``systems`` and deliver what is due; one call per monitor tick."""
         now = utc(now)
-        for step in (self._plan, self._deliver):
+        failure: Exception | None = None
+        for step in (self._plan, self._deliver):  # delivery of earlier alerts goes on if planning fails
             try:
                 step(session, systems, now)
-            except Exception:  # one bad tick must not stop the monitor; the next tick tries again
+            except Exception as exc:
                 session.rollback()
-                log.exception("alerts: %s failed", step.__name__)
+                failure = failure or exc
+        if failure is not None:
+            raise failure  # the runner logs it; one system's trouble is only logged (below) and never raised
 
     # --- planning -------------------------------------------------------------------------
 
