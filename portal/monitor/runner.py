@@ -96,6 +96,13 @@ class Monitor:
                 log.warning("%s", exc.detail)
                 result.errors.append(exc.detail)
                 return result
+        # Renew before alerting: probes may have taken a while, and sending is the step that must
+        # not be done by a monitor whose lease has passed to another one.
+        if not self.lease.acquire():
+            self.leader = False
+            log.warning("monitor %s lost the %s during a tick; alerts left to the new holder",
+                        self.lease.holder, self.lease.description)
+            return result
         result.alerted = self._dispatch(adapters, result)
         if self._last_prune is None or now - self._last_prune >= PRUNE_EVERY:
             result.pruned = self._prune(now, result)

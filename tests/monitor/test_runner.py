@@ -179,3 +179,31 @@ def test_a_failing_tick_is_logged_and_the_loop_goes_on(app, catalog, caplog):
         thread.join(timeout=15)
     assert "monitor tick failed" in caplog.text and not thread.is_alive()
     assert lone.lease.current_holder() is None  # released on the way out
+
+
+def test_a_monitor_that_loses_the_lease_during_a_tick_does_not_alert(app, catalog, database):
+    class Fickle:
+        """Held when the tick starts, gone by the time alerts would go out."""
+
+        holder, description = "here:1:a", "test lease"
+
+        def __init__(self) -> None:
+            self.answers = [True, False]
+
+        def acquire(self) -> bool:
+            return self.answers.pop(0)
+
+        def release(self) -> None:
+            pass
+
+        def current_holder(self):
+            return None
+
+    alerts = Dispatcher()
+    lone = monitor(app, catalog, lease=Fickle(), dispatcher=alerts)
+    try:
+        result = lone.tick()
+        assert result.report.observations == 2  # what it saw is recorded ...
+        assert alerts.calls == [] and not lone.leader  # ... but the new holder does the telling
+    finally:
+        lone.close()
