@@ -101,7 +101,9 @@ class AlertDispatcher:
 
     def _plan(self, session: Session, systems: Mapping[str, SystemInfo], now: datetime) -> None:
         windows = silenced_systems(session, now)
-        due = [h for h in session.scalars(select(SystemHealth).where(SystemHealth.system_id.in_(list(systems))))
+        fresh = {"populate_existing": True}  # a session kept across ticks must not answer from its identity map
+        due = [h for h in session.scalars(select(SystemHealth).where(SystemHealth.system_id.in_(list(systems)))
+                                          .execution_options(**fresh))
                if h.state in (UP, DOWN) and h.state != h.alerted_state and h.transition_id is not None
                and systems[h.system_id].enabled]
         session.commit()
@@ -187,7 +189,8 @@ class AlertDispatcher:
     # --- delivery -------------------------------------------------------------------------
 
     def _deliver(self, session: Session, systems: Mapping[str, SystemInfo], now: datetime) -> None:
-        rows = list(session.scalars(select(Alert).where(Alert.status.in_((PENDING, FAILED))).order_by(Alert.id)))
+        rows = list(session.scalars(select(Alert).where(Alert.status.in_((PENDING, FAILED))).order_by(Alert.id)
+                                    .execution_options(populate_existing=True)))
         if not rows:
             session.commit()
             return
@@ -216,7 +219,7 @@ class AlertDispatcher:
     def _deliver_group(self, session: Session, info: SystemInfo, channel: Channel, group: list[Alert],
                        now: datetime) -> None:
         transition = session.get(StateTransition, group[0].transition_id)
-        health = session.get(SystemHealth, info.id)
+        health = session.get(SystemHealth, info.id, populate_existing=True)
         if transition is None or health is None:
             return
         message = self.message(session, info, health, transition, now)
