@@ -157,11 +157,13 @@ class LeaseInfo:
     renewed_at: Optional[datetime] = None
     expires_at: Optional[datetime] = None
     running: bool = False
+    error: Optional[str] = None  # the lease could not be read: whether the monitor runs is unknown
 
     def to_dict(self, at: datetime) -> dict[str, Any]:
         age = (at - self.renewed_at).total_seconds() if self.renewed_at else None
         return {"running": self.running, "holder": self.holder, "renewed_at": iso(self.renewed_at),
-                "expires_at": iso(self.expires_at), "renewed_s_ago": None if age is None else round(age, 1)}
+                "expires_at": iso(self.expires_at), "renewed_s_ago": None if age is None else round(age, 1),
+                "error": self.error}
 
 
 # -- reads ------------------------------------------------------------------------------------------

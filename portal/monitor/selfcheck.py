@@ -124,11 +124,11 @@ def monitor_process(app: Flask, session: Session, at: Optional[datetime] = None)
         if client is None:
             return monitor_lease(session, at)
         return _redis_lease(client, app.extensions["portal.settings"].monitor_lease_s, at)
-    except SQLAlchemyError:
+    except SQLAlchemyError as exc:
         session.rollback()
-    except Exception:  # noqa: BLE001 - Redis down: the Redis panel says so; the lease is unknown
-        pass
-    return LeaseInfo()
+        return LeaseInfo(error=f"the database could not be read ({type(exc).__name__})")
+    except Exception as exc:  # noqa: BLE001 - Redis down: the Redis panel says so too
+        return LeaseInfo(error=f"Redis could not be read ({type(exc).__name__})")
 
 
 def _redis_lease(client: Any, lease_s: float, at: datetime) -> LeaseInfo:

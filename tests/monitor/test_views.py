@@ -225,3 +225,20 @@ def test_agents_cannot_post_windows(client, db, make_user, login):
     response = client.post("/monitor/maintenance", data={"csrf_token": token, "system_id": "boss",
                                                          "ends_at": in_an_hour(), "reason": "x"})
     assert response.status_code == 403
+
+
+def test_an_unreadable_lease_is_unknown_not_not_running(client, admin, app, monkeypatch):
+    """With Redis configured but down, the page cannot know whether the monitor runs, and says so."""
+    from portal.monitor import selfcheck
+
+    class DownRedis:
+        def ping(self):
+            raise ConnectionError("refused")
+
+        get = pttl = ping
+
+    monkeypatch.setattr(selfcheck, "redis_of", lambda _app: DownRedis())
+    html = client.get("/monitor").get_data(as_text=True)
+    assert "Monitor status unknown" in html and "Redis could not be read" in html
+    assert "Monitor not running" not in html
+    assert "UNREACHABLE" in html  # the Redis line of the portal panel
