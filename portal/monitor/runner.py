@@ -140,7 +140,10 @@ class Monitor:
     def _prune(self, now: datetime, result: TickResult) -> int | None:
         try:
             with self.db.session() as session:
-                removed = self.checker.prune(session, now)
+                prune_alerts = getattr(self._alert_dispatcher(), "prune", None)
+                # Alerts first: the state changes they are about are kept while an alert names them.
+                removed = prune_alerts(session, now) if prune_alerts is not None else 0
+                removed += self.checker.prune(session, now)
                 session.commit()
         except Exception as exc:
             log.exception("pruning monitor history failed")
