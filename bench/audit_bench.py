@@ -67,7 +67,7 @@ def generate(count: int, seed: int = 7):
             target = rnd.choice(SYSTEMS)
             systems = [(target, None, None)]
         elif action == "customer.reveal":
-            target = f"boss.id_number"
+            target = "boss.id_number"
             systems = [("boss", None, None)]
         elif action == "auth.login_failed":
             outcome, target = "failure", actor

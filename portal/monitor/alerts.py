@@ -31,7 +31,6 @@ and channel per round: outcome ``sent``, ``failed``, ``partial``, ``silenced``,
 from __future__ import annotations
 
 import logging
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -42,7 +41,6 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from portal.accounts.models import User
 from portal.audit.record import Actor, Event, record
 from portal.config import Settings, fill_template
 from portal.monitor.channels import Channel, DeliveryError, default_channels
@@ -51,8 +49,8 @@ from portal.monitor.models import (
     ABANDONED, ALERT_DOWN, ALERT_RECOVERED, DOWN, FAILED, PENDING, RATE_LIMITED, SENT, SILENCED, UP,
     Alert, MaintenanceWindow, StateTransition, SystemHealth,
 )
+from portal.monitor.recipients import recipients
 from portal.monitor.systems import SystemInfo
-from portal.rbac.policy import permits
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +58,6 @@ MONITOR = Actor("monitor")
 MAX_ATTEMPTS = 3
 #: A claimed row still ``pending`` this long after its claim belonged to a monitor that died mid-send.
 IN_FLIGHT_STALE = timedelta(minutes=10)
-OWNER_PERMISSIONS = ("adapters.own", "adapters.manage")
 #: Statuses that count against the hourly limit: messages sent or being sent.
 COUNTED = (PENDING, SENT, FAILED, ABANDONED)
 
@@ -297,47 +294,6 @@ class AlertDispatcher:
                   "owner": info.owner or "-"}
         subject = f"{'DOWN' if kind == ALERT_DOWN else 'RECOVERED'}: {info.name} ({info.id})"
         return Message(kind=kind, state=state, subject=subject, text=fill_template(template, values))
-
-
-# --- recipients ---------------------------------------------------------------------------
-
-
-def recipients(session: Session, settings: Settings, info: SystemInfo) -> dict[str, list[str]]:
-    """channel -> addresses: members of ``alerts_roles``, the system's owners, the extra addresses.
-
-    Owners are enabled operators whose teams include the system's owner (or who are it) and who
-    may own or manage adapters. No e-mail, no mail; no phone, no SMS; each address once.
-    """
-    people = [user for user in session.scalars(select(User).where(User.enabled.is_(True)).order_by(User.username))
-              if set(user.role_names) & set(settings.alerts_roles) or _owns(user, info.owner)]
-    emails = _unique([u.email for u in people] + list(settings.alerts_extra_emails), _email_key)
-    phones = _unique([u.phone for u in people] + list(settings.alerts_extra_phones), _phone_key)
-    return {"email": emails, "sms": [_phone_key(p) for p in phones]}
-
-
-def _owns(user: User, owner: str | None) -> bool:
-    if not owner or not (owner in (user.teams or ()) or owner == user.username):
-        return False
-    return any(permits(user.permissions, wanted) for wanted in OWNER_PERMISSIONS)
-
-
-def _email_key(address: str) -> str:
-    return address.strip().lower()
-
-
-def _phone_key(number: str) -> str:
-    return re.sub(r"[\s().-]", "", number.strip())
-
-
-def _unique(values: Iterable[str | None], key) -> list[str]:
-    seen: set[str] = set()
-    found = []
-    for value in values:
-        if not value or not value.strip() or key(value) in seen:
-            continue
-        seen.add(key(value))
-        found.append(value.strip())
-    return found
 
 
 # --- rows and audit -----------------------------------------------------------------------

@@ -25,7 +25,7 @@ from authlib.common.errors import AuthlibBaseError
 import requests
 from authlib.integrations.flask_client import OAuth
 from joserfc.errors import JoseError
-from flask import Blueprint, current_app, flash, redirect, request, session, url_for
+from flask import Blueprint, current_app, flash, request, session, url_for
 from sqlalchemy import select
 
 from portal.accounts.models import Role, User

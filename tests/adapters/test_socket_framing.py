@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import struct
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 

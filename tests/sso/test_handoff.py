@@ -6,7 +6,6 @@ from sqlalchemy import select
 
 from portal.audit.models import AuditEvent
 from portal.demo.catalogue import SYSTEM_IDS
-from tests.sso.conftest import parse_form
 
 N = "13800000000"
 TOKEN_SYSTEMS = [s for s in SYSTEM_IDS if s != "complaints"]
