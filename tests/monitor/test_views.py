@@ -242,3 +242,13 @@ def test_an_unreadable_lease_is_unknown_not_not_running(client, admin, app, monk
     assert "Monitor status unknown" in html and "Redis could not be read" in html
     assert "Monitor not running" not in html
     assert "UNREACHABLE" in html  # the Redis line of the portal panel
+
+
+@pytest.mark.parametrize(("path", "title"), [("/monitor", "System monitor"),
+                                             ("/monitor/systems/boss", "BOSS billing & CRM · Monitor")])
+def test_pages_have_a_plain_title(client, db, admin, path, title):
+    from lxml import html
+
+    seed(db)
+    document = html.fromstring(client.get(path).get_data(as_text=True))
+    assert document.findtext(".//head/title") == f"{title} · Service-desk portal"
