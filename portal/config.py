@@ -55,6 +55,10 @@ class Settings(BaseModel):
     password_login: str = Field(default="all", pattern=r"^(all|break_glass)$")
     break_glass_users: list[str] = Field(default_factory=list)
     oidc_providers: list[dict[str, Any]] = Field(default_factory=list)
+    # Argon2id costs of operators' passwords (portal.accounts.passwords); argon2-cffi's defaults.
+    passwords_time_cost: int = Field(default=3, ge=1, le=20)
+    passwords_memory_kib: int = Field(default=65536, ge=64, le=4 * 1024 * 1024)
+    passwords_parallelism: int = Field(default=4, ge=1, le=64)
     # The operation log (portal.audit; docs/audit.md).
     audit_retention_days: int = Field(default=0, ge=0, le=36500)  # 0: keep every event
     audit_archive_dir: str = ""  # default: <data_dir>/audit-archive

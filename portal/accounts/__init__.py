@@ -9,6 +9,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def init_app(app: Flask) -> None:
-    from portal.accounts import import_views
+    from portal.accounts import import_views, passwords
 
+    settings = app.extensions["portal.settings"]
+    passwords.configure(time_cost=settings.passwords_time_cost, memory_kib=settings.passwords_memory_kib,
+                        parallelism=settings.passwords_parallelism)
     app.register_blueprint(import_views.bp)

@@ -81,3 +81,24 @@ def test_token_use_is_recorded_at_most_once_a_minute(db, make_user):
     db.commit()
     user_for_token(db, token)
     assert db.dirty
+
+
+def test_password_costs_come_from_the_settings_and_old_hashes_still_verify(caplog):
+    from argon2 import PasswordHasher
+
+    from portal.accounts import passwords
+
+    made_with_defaults = PasswordHasher().hash("correct horse battery")
+    passwords.configure(time_cost=3, memory_kib=65536, parallelism=4)
+    try:
+        with caplog.at_level("WARNING", logger="portal.accounts.passwords"):
+            passwords.configure(time_cost=1, memory_kib=1024, parallelism=1)
+        assert "below OWASP's minimum" in caplog.text
+        cheap = passwords.hash_password("correct horse battery")
+        assert "m=1024,t=1,p=1" in cheap
+        assert passwords.verify_password(made_with_defaults, "correct horse battery")
+        assert passwords.needs_rehash(made_with_defaults)  # renewed with the configured costs at next sign-in
+        assert not passwords.verify_password(None, "correct horse battery")  # unknown user: the dummy hash
+    finally:
+        passwords.configure(time_cost=3, memory_kib=65536, parallelism=4)
+    assert "m=65536,t=3,p=4" in passwords.hash_password("x" * 12)
