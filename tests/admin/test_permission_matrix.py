@@ -57,6 +57,10 @@ API = [
     # The maintenance service decides: monitor.manage, or adapters.own for one's own systems ({} is a 422).
     ("POST", "/api/v1/monitor/maintenance", {}, ("monitor.manage", "adapters.own")),
     ("DELETE", "/api/v1/monitor/maintenance/999", None, ("monitor.manage", "adapters.own")),
+    ("GET", "/api/v1/sso/credentials", None, ADAPTER_READERS),
+    # boss belongs to no team of the matrix's owner: only adapters.manage reaches the service's checks
+    ("PUT", "/api/v1/sso/credentials/boss/*", {}, ("adapters.manage",)),
+    ("DELETE", "/api/v1/sso/credentials/boss/*", None, ("adapters.manage",)),
 ]
 PAGES = [
     ("/", ANY),
@@ -65,6 +69,7 @@ PAGES = [
     ("/admin/adapters", ADAPTER_READERS),
     ("/admin/adapters/new", ADAPTER_READERS),
     ("/admin/adapters/boss", ADAPTER_READERS),
+    ("/admin/credentials", ADAPTER_READERS),
     ("/admin/users", ("users.manage",)),
     ("/admin/users/new", ("users.manage",)),
     ("/admin/users/matrix-admin", ("users.manage",)),
