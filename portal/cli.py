@@ -10,7 +10,8 @@ from portal import create_app
 from portal.accounts.cli import users
 from portal.audit.cli import audit
 from portal.catalog.cli import adapters
-from portal.demo.command import demo_command, interrupt_on_sigterm
+from portal.demo.command import demo_command
+from portal.signals import interrupt_on_sigterm
 from portal.monitor.cli import monitor
 
 

@@ -23,7 +23,7 @@ def serve(factory: AppFactory, *, host: str, port: int, workers: int, threads: i
     if workers <= 1:
         from waitress import serve as waitress_serve
 
-        from portal.demo.command import interrupt_on_sigterm
+        from portal.signals import interrupt_on_sigterm
 
         app = factory()
         interrupt_on_sigterm()  # a service manager's stop is as clean as Ctrl+C

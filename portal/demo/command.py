@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
 import sys
 from pathlib import Path
 
 import click
+
+from portal.signals import interrupt_on_sigterm
 
 DEMO_USERS = [  # username, role, display name, teams
     ("agent", "agent", "Demo Agent", []),
@@ -103,15 +104,6 @@ def start_monitor(app):
     monitor = Monitor.from_app(app)
     monitor.start_thread()
     return monitor
-
-
-def interrupt_on_sigterm() -> None:
-    """Stop on SIGTERM (service managers, CI) as cleanly as on Ctrl+C."""
-
-    def interrupt(_signum, _frame) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupt)
 
 
 def ensure_demo_users(session, reset_passwords: bool = False) -> list[tuple[str, str, str]]:

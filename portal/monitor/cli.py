@@ -31,7 +31,7 @@ def monitor(ctx: click.Context, once: bool) -> None:
 @with_appcontext
 def run_command(once: bool) -> None:
     """Run the monitor until interrupted (the same as `portal monitor`)."""
-    from portal.demo.command import interrupt_on_sigterm
+    from portal.signals import interrupt_on_sigterm
     from portal.monitor.runner import Monitor
 
     runner = Monitor.from_app(current_app._get_current_object())
