@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Optional
 
 from sqlalchemy import JSON, Column, DateTime, ForeignKey, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.db import Base
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+from portal.db import Base, utcnow  # noqa: F401  (utcnow: imported from here across the portal)
 
 
 user_roles = Table(

@@ -43,11 +43,24 @@ from sqlalchemy.orm import Session
 
 from portal.audit.record import Actor, Event, record
 from portal.config import Settings, fill_template
+from portal.db import as_utc
 from portal.monitor.channels import Channel, DeliveryError, default_channels
-from portal.monitor.maintenance import ALL_SYSTEMS, silenced_systems, utc
+from portal.monitor.maintenance import ALL_SYSTEMS, silenced_systems
 from portal.monitor.models import (
-    ABANDONED, ALERT_DOWN, ALERT_RECOVERED, DOWN, FAILED, PENDING, RATE_LIMITED, SENT, SILENCED, UP,
-    Alert, MaintenanceWindow, StateTransition, SystemHealth,
+    ABANDONED,
+    ALERT_DOWN,
+    ALERT_RECOVERED,
+    DOWN,
+    FAILED,
+    PENDING,
+    RATE_LIMITED,
+    SENT,
+    SILENCED,
+    UP,
+    Alert,
+    MaintenanceWindow,
+    StateTransition,
+    SystemHealth,
 )
 from portal.monitor.recipients import recipients
 from portal.monitor.systems import SystemInfo
@@ -83,7 +96,7 @@ class AlertDispatcher:
 
     def dispatch(self, session: Session, systems: Mapping[str, SystemInfo], now: datetime) -> None:
         """Announce new states of ``systems`` and deliver what is due; one call per monitor tick."""
-        now = utc(now)
+        now = as_utc(now)
         failure: Exception | None = None
         for step in (self._plan, self._deliver):  # delivery of earlier alerts goes on if planning fails
             try:
@@ -135,7 +148,7 @@ class AlertDispatcher:
                 if added:
                     _audit(session, info.id, "silenced", base, channel.name, added,
                            window={"id": window.id, "system_id": window.system_id,
-                                   "ends_at": utc(window.ends_at).isoformat()})
+                                   "ends_at": as_utc(window.ends_at).isoformat()})
             return
         if not self._mark_alerted(session, health):
             return  # another dispatcher planned it, or the state moved on since we looked
@@ -269,7 +282,7 @@ class AlertDispatcher:
 
     def prune(self, session: Session, now: datetime) -> int:
         """Forget finished alert rows older than ``monitor_history_days`` (the caller commits)."""
-        cutoff = utc(now) - timedelta(days=self.settings.monitor_history_days)
+        cutoff = as_utc(now) - timedelta(days=self.settings.monitor_history_days)
         return session.execute(delete(Alert).where(Alert.created_at < cutoff, Alert.status.not_in((PENDING, FAILED)))
                                .execution_options(synchronize_session=False)).rowcount or 0
 
@@ -279,16 +292,16 @@ class AlertDispatcher:
                 now: datetime) -> Message:
         """Subject and text for ``transition`` from the configured templates."""
         state = transition.to_state
-        at = utc(transition.at)
+        at = as_utc(transition.at)
         if state == DOWN:
-            kind, template, duration = ALERT_DOWN, self.settings.alerts_text_down, utc(now) - at
+            kind, template, duration = ALERT_DOWN, self.settings.alerts_text_down, as_utc(now) - at
         else:
             kind, template = ALERT_RECOVERED, self.settings.alerts_text_recovered
             went_down = session.scalar(
                 select(StateTransition.at).where(StateTransition.system_id == info.id,
                                                  StateTransition.to_state == DOWN, StateTransition.at <= transition.at)
                 .order_by(StateTransition.at.desc(), StateTransition.id.desc()).limit(1))
-            duration = at - utc(went_down) if went_down is not None else timedelta(0)
+            duration = at - as_utc(went_down) if went_down is not None else timedelta(0)
         values = {"system": info.id, "system_name": info.name, "state": state, "since": iso_minutes(at),
                   "reason": transition.reason or health.reason or "-", "duration": human_duration(duration),
                   "owner": info.owner or "-"}
@@ -304,7 +317,7 @@ def _claimable(row: Alert, now: datetime) -> bool:
         return row.attempts < MAX_ATTEMPTS
     if row.attempts == 0:
         return True  # pending, never tried
-    return row.sent_at is not None and utc(row.sent_at) < now - IN_FLIGHT_STALE  # its sender died
+    return row.sent_at is not None and as_utc(row.sent_at) < now - IN_FLIGHT_STALE  # its sender died
 
 
 def _claim(session: Session, row: Alert, now: datetime) -> int:
@@ -349,7 +362,7 @@ def _audit(session: Session, system_id: str, outcome: str, base: Mapping[str, An
 
 def iso_minutes(moment: datetime) -> str:
     """``2026-11-24T09:05Z``: UTC to the minute, as alert texts show times."""
-    return utc(moment).strftime("%Y-%m-%dT%H:%MZ")
+    return as_utc(moment).strftime("%Y-%m-%dT%H:%MZ")
 
 
 def human_duration(length: timedelta) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request, url_for
 
-from portal.db import get_session
+from portal.db import get_session, utcnow
 from portal.errors import ResourceNotFound
 from portal.monitor import maintenance, queries, selfcheck
 from portal.monitor.models import MaintenanceWindow
@@ -43,7 +43,7 @@ def list_windows():
     """Current and upcoming windows, soonest first (``?system=`` one system and ``*``; ``?past=true`` adds ended ones)."""
     system_id = request.args.get("system") or None
     past = request.args.get("past", "").lower() in ("1", "true", "yes")
-    now = queries.now_utc()
+    now = utcnow()
     windows = maintenance.list_windows(get_session(), system_id=system_id, include_past=past, now=now)
     return jsonify({"windows": [maintenance.window_document(w, now) for w in windows]})
 

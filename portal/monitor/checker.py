@@ -25,7 +25,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
@@ -34,8 +34,9 @@ from sqlalchemy.orm import Session
 
 from portal.adapters.base import Adapter
 from portal.audit.models import AuditEvent
+from portal.db import as_utc, utcnow
 from portal.errors import PortalError
-from portal.monitor.lease import EPOCH, as_utc
+from portal.monitor.lease import EPOCH
 from portal.monitor.models import UNKNOWN, Alert, HealthCheck, MonitorLease, StateTransition, SystemHealth
 from portal.monitor.probes import run_probe
 from portal.monitor.states import Observation, Thresholds, Transition, advance
@@ -126,7 +127,7 @@ class HealthChecker:
             if future.done() and future.exception() is None:
                 observation = future.result()
             else:  # run_probe bounds itself; this only guards against a kind ignoring its timeout
-                observation = Observation(_utcnow(), task.kind, False, "timeout", None, "the probe did not finish")
+                observation = Observation(utcnow(), task.kind, False, "timeout", None, "the probe did not finish")
             if observation is not None:
                 seen.append((task.adapter.id, observation))
         return seen
@@ -290,7 +291,3 @@ def _later(now: datetime, previous: datetime) -> datetime:
     """A stamp after ``previous``, even if this host's clock is behind the last monitor's."""
     previous = as_utc(previous)
     return now if now > previous else previous + timedelta(microseconds=1)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)

@@ -8,12 +8,13 @@ many machines as you like: one holds the lease and acts, the others wait and say
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from portal.db import utcnow
 from portal.monitor.checker import CURSOR_NAME
 
 
@@ -31,8 +32,8 @@ def monitor(ctx: click.Context, once: bool) -> None:
 @with_appcontext
 def run_command(once: bool) -> None:
     """Run the monitor until interrupted (the same as `portal monitor`)."""
-    from portal.signals import interrupt_on_sigterm
     from portal.monitor.runner import Monitor
+    from portal.signals import interrupt_on_sigterm
 
     runner = Monitor.from_app(current_app._get_current_object())
     settings = runner.settings
@@ -90,8 +91,9 @@ def _holder(runner) -> str | None:
 @with_appcontext
 def status_command() -> None:
     """Each system's state, since when, last latency and error; who holds the monitor's lease."""
+    from portal.db import as_utc
     from portal.monitor import readings
-    from portal.monitor.lease import as_utc, make_lease
+    from portal.monitor.lease import make_lease
     from portal.monitor.models import MonitorLease
 
     app = current_app._get_current_object()
@@ -103,7 +105,7 @@ def status_command() -> None:
         closer = getattr(lease, "close", None)
         if closer:
             closer()
-    now = datetime.now(timezone.utc)
+    now = utcnow()
     with database.session() as session:
         rows = readings.current_states(session)
         cursor = session.get(MonitorLease, CURSOR_NAME)

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Protocol
 from sqlalchemy import case, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from portal.db import as_utc, utcnow
 from portal.monitor.models import MonitorLease
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -61,20 +62,11 @@ class Lease(Protocol):
     def current_holder(self) -> str | None: ...
 
 
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def as_utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; the portal only ever stores UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
-
-
 class DatabaseLease:
     """The lease as one ``monitor_leases`` row, taken and renewed by a conditional UPDATE."""
 
     def __init__(self, db: Database, ttl_s: float, *, name: str = LEASE_NAME, holder: str | None = None,
-                 clock: Callable[[], datetime] = _utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow) -> None:
         self.db = db
         self.ttl = timedelta(seconds=ttl_s)
         self.name = name

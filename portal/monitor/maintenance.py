@@ -27,7 +27,7 @@ a window that is over.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from portal.accounts.service import Operator
 from portal.audit.record import Actor, Event, record
+from portal.db import as_utc, utcnow
 from portal.errors import Conflict, InvalidDocument, PermissionDenied, ResourceNotFound
 from portal.monitor.models import MaintenanceWindow
 from portal.monitor.systems import SystemInfo
@@ -49,22 +50,17 @@ PAST_TOLERANCE = timedelta(minutes=1)
 REASON_MAX = 300
 
 
-def utc(moment: datetime) -> datetime:
-    """Aware UTC (SQLite hands back naive datetimes; they were stored as UTC)."""
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
-
-
 def parse_time(value: Any, key: str) -> datetime:
     """An ISO 8601 moment (a naive one is UTC) as aware UTC; ``key`` names it in the error."""
     if isinstance(value, datetime):
-        return utc(value)
+        return as_utc(value)
     if not isinstance(value, str) or not value.strip():
         raise InvalidDocument(key, "must be an ISO 8601 date and time, e.g. 2026-11-24T22:00Z")
     text = value.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     try:
-        return utc(datetime.fromisoformat(text))
+        return as_utc(datetime.fromisoformat(text))
     except ValueError:
         raise InvalidDocument(key, f"{value!r} is not an ISO 8601 date and time, e.g. 2026-11-24T22:00Z") from None
 
@@ -84,7 +80,7 @@ def create(session: Session, operator: Operator, actor: Actor, systems: Mapping[
            system_id: str, starts_at: datetime | str | None = None, ends_at: datetime | str,
            reason: str, now: datetime | None = None) -> MaintenanceWindow:
     """Open a window silencing ``system_id`` from ``starts_at`` (default now) to ``ends_at``; committed."""
-    now = utc(now or datetime.now(timezone.utc))
+    now = as_utc(now or utcnow())
     _require_some_right(operator)
     if not isinstance(system_id, str) or (system_id != ALL_SYSTEMS and system_id not in systems):
         raise InvalidDocument("system_id", f"no system {system_id!r}; use a system id or '*' for every system")
@@ -114,7 +110,7 @@ def create(session: Session, operator: Operator, actor: Actor, systems: Mapping[
 def cancel(session: Session, operator: Operator, actor: Actor, systems: Mapping[str, SystemInfo],
            window_id: int, *, now: datetime | None = None) -> MaintenanceWindow:
     """End a current window now or drop an upcoming one; committed. Alerts flow again at the next tick."""
-    now = utc(now or datetime.now(timezone.utc))
+    now = as_utc(now or utcnow())
     _require_some_right(operator)
     window = session.get(MaintenanceWindow, window_id)
     if window is None:
@@ -139,7 +135,7 @@ def list_windows(session: Session, *, system_id: str | None = None, include_past
 
     ``system_id`` narrows to windows that concern that system, including ``*`` windows.
     """
-    now = utc(now or datetime.now(timezone.utc))
+    now = as_utc(now or utcnow())
     query = select(MaintenanceWindow)
     if system_id is not None:
         query = query.where(MaintenanceWindow.system_id.in_((system_id, ALL_SYSTEMS)))
@@ -147,13 +143,13 @@ def list_windows(session: Session, *, system_id: str | None = None, include_past
     live = [w for w in windows if window_status(w, now) in ("current", "upcoming")]
     if not include_past:
         return live
-    over = sorted((w for w in windows if w not in live), key=lambda w: (utc(w.starts_at), w.id), reverse=True)
+    over = sorted((w for w in windows if w not in live), key=lambda w: (as_utc(w.starts_at), w.id), reverse=True)
     return live + over
 
 
 def silenced(session: Session, system_id: str, now: datetime) -> MaintenanceWindow | None:
     """The window (for this system or ``*``) in force at ``now``, the one ending last; None if none."""
-    now = utc(now)
+    now = as_utc(now)
     return session.scalars(
         select(MaintenanceWindow)
         .where(MaintenanceWindow.system_id.in_((system_id, ALL_SYSTEMS)),
@@ -165,7 +161,7 @@ def silenced(session: Session, system_id: str, now: datetime) -> MaintenanceWind
 
 def silenced_systems(session: Session, now: datetime) -> dict[str, MaintenanceWindow]:
     """system id (or ``*``) -> the window in force at ``now``; one query for a whole tick."""
-    now = utc(now)
+    now = as_utc(now)
     found: dict[str, MaintenanceWindow] = {}
     for window in session.scalars(
         select(MaintenanceWindow)
@@ -178,18 +174,18 @@ def silenced_systems(session: Session, now: datetime) -> dict[str, MaintenanceWi
 
 
 def window_status(window: MaintenanceWindow, now: datetime) -> str:
-    now = utc(now)
+    now = as_utc(now)
     if window.cancelled_at is not None:
         return "cancelled"
-    if utc(window.ends_at) <= now:
+    if as_utc(window.ends_at) <= now:
         return "ended"
-    return "current" if utc(window.starts_at) <= now else "upcoming"
+    return "current" if as_utc(window.starts_at) <= now else "upcoming"
 
 
 def window_document(window: MaintenanceWindow, now: datetime | None = None) -> dict[str, Any]:
     """The window as JSON-able data (times in ISO 8601 UTC), with its status at ``now``."""
     def iso(moment: datetime | None) -> str | None:
-        return utc(moment).isoformat().replace("+00:00", "Z") if moment is not None else None
+        return as_utc(moment).isoformat().replace("+00:00", "Z") if moment is not None else None
 
     return {
         "id": window.id,
@@ -201,7 +197,7 @@ def window_document(window: MaintenanceWindow, now: datetime | None = None) -> d
         "created_at": iso(window.created_at),
         "cancelled_at": iso(window.cancelled_at),
         "cancelled_by": window.cancelled_by,
-        "status": window_status(window, now or datetime.now(timezone.utc)),
+        "status": window_status(window, now or utcnow()),
     }
 
 

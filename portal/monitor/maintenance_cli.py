@@ -8,12 +8,13 @@ authorised and audited exactly like the same change made on the pages.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from portal.db import as_utc, utcnow
 from portal.errors import PortalError
 
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
@@ -51,7 +52,7 @@ def maintenance_add(system_id: str, length: str | None, until: str | None, start
 
     if (length is None) == (until is None):
         raise click.UsageError("give exactly one of --for and --until")
-    now = datetime.now(timezone.utc)
+    now = utcnow()
     with _session() as session:
         operator, actor, systems = _context(session, username)
         try:
@@ -72,7 +73,7 @@ def maintenance_list(include_past: bool) -> None:
     """Current and upcoming windows (with --all, past ones too)."""
     from portal.monitor import maintenance as service
 
-    now = datetime.now(timezone.utc)
+    now = utcnow()
     with _session() as session:
         windows = service.list_windows(session, include_past=include_past, now=now)
     if not windows:
@@ -117,6 +118,5 @@ def _context(session, username: str):
 
 
 def _when(moment: datetime) -> str:
-    from portal.monitor.maintenance import utc
 
-    return utc(moment).strftime("%Y-%m-%d %H:%MZ")
+    return as_utc(moment).strftime("%Y-%m-%d %H:%MZ")

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from portal.adapters.base import Adapter
 from portal.adapters.resilience import guard_for
+from portal.db import as_utc, utcnow
 from portal.monitor import maintenance, readings
 from portal.monitor.models import (DEGRADED, DOWN, UNKNOWN, UP, Alert, HealthCheck, MaintenanceWindow,
                                    MonitorLease, SystemHealth)
@@ -33,17 +34,6 @@ WINDOW = timedelta(hours=1)
 SEVERITY = {DOWN: 0, DEGRADED: 1, UNKNOWN: 2, UP: 3}
 PERCENTILES = (0.5, 0.95, 0.99)
 ALL_SYSTEMS = maintenance.ALL_SYSTEMS
-
-
-def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def aware(value: Optional[datetime]) -> Optional[datetime]:
-    """SQLite hands back naive datetimes; they were written as UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -80,7 +70,7 @@ class Window:
 
     @classmethod
     def of(cls, row: MaintenanceWindow, at: datetime) -> Window:
-        return cls(row.id, row.system_id, maintenance.utc(row.starts_at), maintenance.utc(row.ends_at), row.reason,
+        return cls(row.id, row.system_id, as_utc(row.starts_at), as_utc(row.ends_at), row.reason,
                    row.created_by, maintenance.window_status(row, at), maintenance.window_document(row, at))
 
     @property
@@ -177,19 +167,19 @@ def health_rows(session: Session, ids: Iterable[str]) -> dict[str, SystemHealth]
 
 def monitor_lease(session: Session, at: Optional[datetime] = None) -> LeaseInfo:
     """The freshest lease; ``running`` only while it has not expired."""
-    at = at or now_utc()
+    at = at or utcnow()
     row = session.scalars(select(MonitorLease).order_by(MonitorLease.expires_at.desc()).limit(1)).first()
     if row is None:
         return LeaseInfo()
-    expires = aware(row.expires_at)
-    return LeaseInfo(row.holder, aware(row.renewed_at), expires, bool(expires and expires > at))
+    expires = as_utc(row.expires_at)
+    return LeaseInfo(row.holder, as_utc(row.renewed_at), expires, bool(expires and expires > at))
 
 
 def hour_stats(session: Session, ids: Sequence[str], at: Optional[datetime] = None) -> dict[str, HourStats]:
     """Observations, errors and latency percentiles per system over the hour before ``at``."""
     if not ids:
         return {}
-    at = at or now_utc()
+    at = at or utcnow()
     recent = (HealthCheck.checked_at >= at - WINDOW, HealthCheck.checked_at <= at, HealthCheck.system_id.in_(ids))
     counts = {system: (checks, errors or 0) for system, checks, errors in session.execute(
         select(HealthCheck.system_id, func.count(), func.sum(case((HealthCheck.ok.is_(False), 1), else_=0)))
@@ -214,14 +204,14 @@ def _percentiles(session: Session, recent: tuple) -> dict[str, tuple[Optional[in
 def maintenance_windows(session: Session, system_id: Optional[str] = None, at: Optional[datetime] = None,
                         limit: int = 50) -> list[Window]:
     """Current and upcoming windows (of one system and ``*``, or all), then past ones, newest first."""
-    at = at or now_utc()
+    at = at or utcnow()
     rows = maintenance.list_windows(session, system_id=system_id, include_past=True, now=at)
     return [Window.of(row, at) for row in rows[:limit]]
 
 
 def active_windows(session: Session, at: Optional[datetime] = None) -> dict[str, Window]:
     """system id (or ``*``) -> the window silencing it now."""
-    at = at or now_utc()
+    at = at or utcnow()
     return {system: Window.of(row, at) for system, row in maintenance.silenced_systems(session, at).items()}
 
 
@@ -229,7 +219,7 @@ def active_windows(session: Session, at: Optional[datetime] = None) -> dict[str,
 
 def overview(session: Session, adapters: Sequence[Adapter], at: Optional[datetime] = None) -> list[SystemStatus]:
     """Every system in force, most serious first (down, degraded, unknown, up), then by name."""
-    at = at or now_utc()
+    at = at or utcnow()
     adapters = [a for a in adapters if a.config.enabled]
     ids = [a.id for a in adapters]
     health = health_rows(session, ids)
@@ -242,7 +232,7 @@ def overview(session: Session, adapters: Sequence[Adapter], at: Optional[datetim
 
 def system_detail(session: Session, adapter: Adapter, at: Optional[datetime] = None, limit: int = 50) -> SystemDetail:
     """One system's page: recent observations and errors, state history, alerts, maintenance, latency."""
-    at = at or now_utc()
+    at = at or utcnow()
     system_id = adapter.id
     windows = maintenance_windows(session, system_id, at)
     active = next((w for w in windows if w.status == "current"), None)
@@ -254,9 +244,9 @@ def system_detail(session: Session, adapter: Adapter, at: Optional[datetime] = N
     errors = [_observation(r) for r in readings.recent_errors(session, system_id, limit=limit)]
     transitions = [{"at": iso(t.at), "from": t.from_state, "to": t.to_state, "reason": t.reason}
                    for t in readings.state_history(session, system_id, limit=limit)]
-    alerts = [{"created_at": iso(aware(a.created_at)), "kind": a.kind, "channel": a.channel,
+    alerts = [{"created_at": iso(as_utc(a.created_at)), "kind": a.kind, "channel": a.channel,
                "recipient": a.recipient, "status": a.status, "attempts": a.attempts,
-               "sent_at": iso(aware(a.sent_at)), "error": a.error}
+               "sent_at": iso(as_utc(a.sent_at)), "error": a.error}
               for a in session.scalars(select(Alert).where(Alert.system_id == system_id)
                                        .order_by(Alert.created_at.desc(), Alert.id.desc()).limit(limit))]
     return SystemDetail(status, observations, errors, transitions, alerts, windows, _per_minute(session, system_id, at))
@@ -269,7 +259,7 @@ def _per_minute(session: Session, system_id: str, at: datetime) -> list[dict[str
     for checked_at, ms in session.execute(select(HealthCheck.checked_at, HealthCheck.latency_ms).where(
             HealthCheck.system_id == system_id, HealthCheck.checked_at >= start, HealthCheck.checked_at <= at,
             HealthCheck.latency_ms.is_not(None))):
-        key = aware(checked_at).strftime("%H:%M")  # type: ignore[union-attr]
+        key = as_utc(checked_at).strftime("%H:%M")  # type: ignore[union-attr]
         slowest[key] = max(slowest.get(key, 0), ms)
     minutes = int(WINDOW.total_seconds() // 60) + 1
     keys = [(start + timedelta(minutes=i)).strftime("%H:%M") for i in range(minutes)]
@@ -280,11 +270,11 @@ def _status(adapter: Adapter, row: Optional[SystemHealth], hour: HourStats, wind
     breaker = guard_for(adapter).health()
     return SystemStatus(
         id=adapter.id, name=adapter.config.name, owner=adapter.config.owner,
-        state=row.state if row else UNKNOWN, since=aware(row.since) if row else None,
+        state=row.state if row else UNKNOWN, since=as_utc(row.since) if row else None,
         reason=row.reason if row else "not checked yet",
-        last_check_at=aware(row.last_check_at) if row else None,
+        last_check_at=as_utc(row.last_check_at) if row else None,
         last_latency_ms=row.last_latency_ms if row else None, last_error=row.last_error if row else None,
-        next_probe_at=aware(row.next_probe_at) if row else None,
+        next_probe_at=as_utc(row.next_probe_at) if row else None,
         breaker={"state": str(breaker.get("state", "closed")), "failures": breaker.get("failures"),
                  "retry_in_s": breaker.get("retry_in_s"), "in_flight": breaker.get("in_flight"),
                  "max_concurrency": breaker.get("max_concurrency")},
@@ -292,9 +282,9 @@ def _status(adapter: Adapter, row: Optional[SystemHealth], hour: HourStats, wind
 
 
 def _observation(row: HealthCheck) -> Observation:
-    return Observation(aware(row.checked_at), row.source, bool(row.ok), row.status, row.latency_ms,  # type: ignore[arg-type]
+    return Observation(as_utc(row.checked_at), row.source, bool(row.ok), row.status, row.latency_ms,  # type: ignore[arg-type]
                        row.error)
 
 
 def iso(value: Optional[datetime]) -> Optional[str]:
-    return None if value is None else aware(value).astimezone(timezone.utc).isoformat().replace("+00:00", "Z")  # type: ignore[union-attr]
+    return None if value is None else as_utc(value).astimezone(timezone.utc).isoformat().replace("+00:00", "Z")  # type: ignore[union-attr]

@@ -11,12 +11,12 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal.monitor.lease import as_utc
+from portal.db import as_utc
 from portal.monitor.models import HealthCheck, StateTransition, SystemHealth
 
 
@@ -104,7 +104,3 @@ def state_history(session: Session, system_id: str | None = None, *, since: date
         session.expunge(row)
         row.at = as_utc(row.at)
     return rows
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)

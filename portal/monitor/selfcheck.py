@@ -19,8 +19,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from portal.db import utcnow
 from portal.monitor.lease import LEASE_NAME
-from portal.monitor.queries import LeaseInfo, monitor_lease, now_utc
+from portal.monitor.queries import LeaseInfo, monitor_lease
 
 if TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
@@ -118,7 +119,7 @@ def dependencies(app: Flask) -> tuple[Probe, Optional[Probe]]:
 
 def monitor_process(app: Flask, session: Session, at: Optional[datetime] = None) -> LeaseInfo:
     """Who holds the monitor's lease: in Redis when one is configured (as the monitor does), else the database."""
-    at = at or now_utc()
+    at = at or utcnow()
     client = redis_of(app)
     try:
         if client is None:
@@ -145,6 +146,6 @@ def _redis_lease(client: Any, lease_s: float, at: datetime) -> LeaseInfo:
 def portal_health(app: Flask, session: Session) -> PortalHealth:
     database, redis = dependencies(app)
     lookup = app.extensions.get("portal.lookup")
-    at = now_utc()
+    at = utcnow()
     return PortalHealth(database, redis, workers_of(getattr(lookup, "executor", None)),
                         monitor_process(app, session, at), at)

@@ -7,7 +7,7 @@ Everything a back office sends (error texts) reaches the page through Jinja's au
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Optional
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from portal.adapters.base import Adapter
 from portal.audit import charts
-from portal.db import get_session
+from portal.db import as_utc, get_session, utcnow
 from portal.errors import Conflict, InvalidDocument, ResourceNotFound
 from portal.monitor import maintenance, queries, selfcheck
 from portal.monitor.systems import SystemInfo, systems_of
@@ -80,7 +80,7 @@ def create_window():
         flash(f"The maintenance window was not saved: {exc.detail}", "error")
     else:
         flash(f"Maintenance window {window.id} saved: alerts about {window.system_id} are silenced "
-              f"until {maintenance.utc(window.ends_at):%Y-%m-%d %H:%M} UTC.", "info")
+              f"until {as_utc(window.ends_at):%Y-%m-%d %H:%M} UTC.", "info")
     return redirect(_back())
 
 
@@ -116,8 +116,8 @@ def ago(value: Optional[datetime]) -> str:
     """'12:03:04 UTC (2 min ago)': the clock time for the record, the distance for the reader."""
     if value is None:
         return "never"
-    value = queries.aware(value)
-    seconds = (datetime.now(timezone.utc) - value).total_seconds()  # type: ignore[operator]
+    value = as_utc(value)
+    seconds = (utcnow() - value).total_seconds()  # type: ignore[operator]
     return f"{value:%Y-%m-%d %H:%M:%S} UTC ({distance(seconds)})"  # type: ignore[str-format]
 
 
