@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
+from portal.adapters.boundary import Scope, current_boundary, running
 from portal.adapters.config import AdapterConfig
 from portal.errors import BackendError, BackendTimeout
 
@@ -167,6 +168,8 @@ class Adapter(ABC):
     def __init__(self, config: AdapterConfig, options: BaseModel) -> None:
         self.config = config
         self.options = options
+        # Decided by the loader (portal.adapters.boundary); kinds never choose their own.
+        self.boundary = current_boundary()
 
     @property
     def id(self) -> str:
@@ -213,7 +216,8 @@ class Adapter(ABC):
         )
         try:
             context.remaining()  # a lookup given no time at all is a timeout, not a connection attempt
-            extracted = self.fetch(key, context)
+            with running(Scope(self.boundary, self.id, self.config.owner)):
+                extracted = self.fetch(key, context)
         except BackendError as exc:
             return self._result(exc.result_status, started, error=exc.detail, recorder=recorder)
         except Exception:  # a bug in a kind must cost its panel, not the page

@@ -38,6 +38,7 @@ from pydantic import BaseModel
 
 from portal.adapters import chain
 from portal.adapters.base import Adapter, adapter_source
+from portal.adapters.boundary import UNRESTRICTED, Boundary, building
 from portal.adapters.config import AdapterConfig, parse_adapter_document, read_adapter_file
 from portal.adapters.resilience import guard_for
 from portal.errors import ConfigError
@@ -151,11 +152,11 @@ def _options_for(source: str):
     return lookup
 
 
-def _instantiate(config: AdapterConfig, options: BaseModel, source: str) -> Adapter:
+def _instantiate(config: AdapterConfig, options: BaseModel, source: str, boundary: Boundary) -> Adapter:
     cls = kind_class(config.kind)
     assert cls is not None  # parse_adapter_document already rejected unknown kinds
     try:
-        with adapter_source(source):
+        with adapter_source(source), building(boundary):
             return cls(config, options)
     except ConfigError as exc:
         # Kinds name the adapter id as source; the file says more to whoever fixes it.
@@ -165,16 +166,16 @@ def _instantiate(config: AdapterConfig, options: BaseModel, source: str) -> Adap
         raise ConfigError(source, None, f"adapter could not be built: {exc}") from exc
 
 
-def build_adapter(data: dict[str, Any], source: str) -> Adapter:
-    """Validate one adapter document (e.g. from the database) and build its adapter."""
+def build_adapter(data: dict[str, Any], source: str, boundary: Boundary = UNRESTRICTED) -> Adapter:
+    """Validate one adapter document (e.g. from the database) and build its adapter within ``boundary``."""
     config, options = parse_adapter_document(data, source, _options_for(source))
-    return _instantiate(config, options, source)
+    return _instantiate(config, options, source, boundary)
 
 
-def load_adapter_file(path: Path | str) -> Adapter:
+def load_adapter_file(path: Path | str, boundary: Boundary = UNRESTRICTED) -> Adapter:
     path = Path(path)
     config, options = read_adapter_file(path, _options_for(str(path)))
-    return _instantiate(config, options, str(path))
+    return _instantiate(config, options, str(path), boundary)
 
 
 # -- a set of adapters -------------------------------------------------------------------
@@ -279,7 +280,7 @@ class LoadedAdapters:
         return not self.errors
 
 
-def load_adapter_dir(path: Path | str) -> LoadedAdapters:
+def load_adapter_dir(path: Path | str, boundary: Boundary = UNRESTRICTED) -> LoadedAdapters:
     """Load every ``*.toml`` in ``path``, sorted by file name.
 
     Each broken file becomes one :class:`ConfigError` in ``errors``; the other
@@ -296,7 +297,7 @@ def load_adapter_dir(path: Path | str) -> LoadedAdapters:
         return LoadedAdapters(registry, errors)
     for file in sorted(directory.glob("*.toml"), key=lambda p: p.name):
         try:
-            adapter = load_adapter_file(file)
+            adapter = load_adapter_file(file, boundary)
         except ConfigError as exc:
             log.warning("adapter file rejected: %s", exc)
             errors.append(exc)
