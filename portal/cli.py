@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-
 import click
 from flask.cli import FlaskGroup, with_appcontext
 
 from portal import create_app
 from portal.accounts.cli import users
+from portal.admin.roles_cli import roles
 from portal.audit.cli import audit
 from portal.catalog.cli import adapters
 from portal.demo.command import demo_command
-from portal.signals import interrupt_on_sigterm
 from portal.monitor.cli import monitor
+from portal.signals import interrupt_on_sigterm
 
 
 def _create_app():
@@ -99,10 +99,15 @@ def serve_command(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the portal with a production WSGI server (waitress, or gunicorn with --workers)."""
     from portal.serving import serve
 
-    serve(create_app, host=host, port=port, workers=workers, threads=threads)
+    def factory():
+        # Adapters may not reach the portal's own web server: tell the egress policy where it listens.
+        return create_app({"serve_addresses": [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]})
+
+    serve(factory, host=host, port=port, workers=workers, threads=threads)
 
 
 main.add_command(users)
+main.add_command(roles)
 main.add_command(adapters)
 main.add_command(audit)
 main.add_command(demo_command)

@@ -32,6 +32,13 @@ class Settings(BaseModel):
     database_url: str = ""
     secret_key: str = ""
     adapters_dir: Path = Path("config/adapters")
+    # A registered adapter version is approved by someone other than its author ([adapters] four_eyes).
+    adapters_four_eyes: bool = True
+    # Wall-clock budget of one owner-supplied regular expression over one answer ([adapters] regex_budget_s).
+    adapters_regex_budget_s: float = Field(default=0.25, gt=0, le=5)
+    # Credential set NAME -> "system:<adapter id>" or "team:<owner team>" ([adapters] credential_bindings);
+    # a name not listed belongs to the system of the same id (COMPLAINTS -> complaints).
+    adapters_credential_bindings: dict[str, str] = Field(default_factory=dict)
     customer_number_pattern: str = r"^1[3-9][0-9]{9}$"
     lookup_deadline_s: float = Field(default=3.0, gt=0, le=60)
     fanout_workers: int = Field(default=256, ge=1, le=4096)
@@ -91,6 +98,11 @@ class Settings(BaseModel):
     alerts_extra_emails: list[str] = Field(default_factory=list)  # e.g. the operations centre's mailbox
     alerts_extra_phones: list[str] = Field(default_factory=list)
     metrics_token: str = ""  # required as Bearer by /metrics from non-loopback clients when set
+    # Where adapters may connect ([egress]; portal.adapters.egress; docs/adapters.md). Deny by default.
+    egress_allow: list[dict[str, Any]] = Field(default_factory=list)  # [[egress.allow]] rules
+    egress_own_addresses: list[str] = Field(default_factory=list)  # more host:port of the portal itself
+    # Where this process's web server listens (host:port), refused to adapters; `portal serve`/`demo` set it.
+    serve_addresses: list[str] = Field(default_factory=list)
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     testing: bool = False
 
@@ -129,6 +141,72 @@ class Settings(BaseModel):
                 raise ValueError(f"not valid JSON: {exc}") from exc
         return value
 
+    @field_validator("egress_allow", mode="before")
+    @classmethod
+    def _egress_json(cls, value: Any) -> Any:
+        if isinstance(value, str):  # PORTAL_EGRESS_ALLOW='[{"hosts": ["10.0.0.7"], "ports": "8080"}]'
+            import json
+
+            try:
+                return json.loads(value)
+            except ValueError as exc:
+                raise ValueError(f"not valid JSON: {exc}") from exc
+        return value
+
+    @field_validator("egress_allow")
+    @classmethod
+    def _egress_rules(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        from portal.adapters.egress import parse_rules
+
+        parse_rules(value)  # a bad CIDR or port range stops the start, naming the rule
+        return value
+
+    @field_validator("egress_own_addresses", "serve_addresses", mode="before")
+    @classmethod
+    def _host_port_list(cls, value: Any) -> Any:
+        if isinstance(value, str):  # PORTAL_SERVE_ADDRESSES="127.0.0.1:5000,[::1]:5000"
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("egress_own_addresses", "serve_addresses")
+    @classmethod
+    def _host_ports(cls, value: list[str]) -> list[str]:
+        from portal.adapters.egress_settings import parse_host_port
+
+        for item in value:
+            parse_host_port(item)
+        return value
+
+    @field_validator("adapters_credential_bindings", mode="before")
+    @classmethod
+    def _bindings_text(cls, value: Any) -> Any:
+        # PORTAL_ADAPTERS_CREDENTIAL_BINDINGS='{"SHARED": "team:billing-team"}' or "SHARED=team:billing-team,X=system:x"
+        if isinstance(value, str):
+            import json
+
+            if value.strip().startswith("{"):
+                try:
+                    return json.loads(value)
+                except ValueError as exc:
+                    raise ValueError(f"not valid JSON: {exc}") from exc
+            pairs = [item.partition("=") for item in value.split(",") if item.strip()]
+            return {name.strip(): binding.strip() for name, _, binding in pairs}
+        return value
+
+    @field_validator("adapters_credential_bindings")
+    @classmethod
+    def _bindings(cls, value: dict[str, str]) -> dict[str, str]:
+        bindings: dict[str, str] = {}
+        for name, binding in value.items():
+            if not _CREDENTIAL_NAME.match(name):
+                raise ValueError(f"{name!r} is not a credential name (a letter, then letters, digits or _)")
+            if not _CREDENTIAL_BINDING.match(binding):
+                raise ValueError(
+                    f"{name} = {binding!r}: expected \"system:<adapter id>\" or \"team:<owner team>\""
+                )
+            bindings[name.upper()] = binding  # names are looked up in upper case, as adapters write them
+        return bindings
+
     @property
     def redis_sessions(self) -> bool:
         return self.session_store == "redis" or (self.session_store == "auto" and bool(self.redis_url))
@@ -155,6 +233,9 @@ class Settings(BaseModel):
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'portal.db').resolve()}"
 
+
+_CREDENTIAL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_CREDENTIAL_BINDING = re.compile(r"^(system:[a-z][a-z0-9_-]{1,31}|team:[^\s:]+)$")
 
 #: What alert texts may say; anything else between braces is a configuration error.
 ALERT_TEXT_PLACEHOLDERS = frozenset({"system", "system_name", "state", "since", "reason", "duration", "owner"})

@@ -1,8 +1,8 @@
 """Database engine, sessions and the declarative base.
 
 The engine lives in ``app.extensions["portal.db"]``; a request gets one
-:class:`sqlalchemy.orm.Session` (``get_session()``) that is closed, and rolled
-back if uncommitted, when the request ends. Engine code takes a ``Session``
+:class:`sqlalchemy.orm.Session` (``get_session()``): the request's unit of work, committed once
+when the response succeeds and rolled back when it is an error (4xx/5xx). Engine code takes a ``Session``
 argument and never imports Flask.
 """
 
@@ -83,6 +83,17 @@ def init_app(app: Flask, url: str) -> None:
 
     database = Database(url)
     app.extensions["portal.db"] = database
+
+    @app.after_request
+    def end_unit_of_work(response):
+        """One request, one unit of work: services flush, and here it commits, or rolls back on a 4xx/5xx."""
+        session = g.get("db_session")
+        if session is not None:
+            if response.status_code < 400:
+                session.commit()
+            else:
+                session.rollback()
+        return response
 
     @app.teardown_appcontext
     def close_session(_exc: BaseException | None) -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from flask import Blueprint, current_app
 
 from portal.monitor.selfcheck import dependencies
+from portal.rbac.decorators import public
 
 if TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
@@ -20,11 +21,13 @@ bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
+@public("the load balancer's liveness probe")
 def healthz():
     return {"status": "ok"}
 
 
 @bp.get("/readyz")
+@public("the load balancer's readiness probe")
 def readyz():
     database, redis = dependencies(current_app)
     body = {"status": "ok", "database": "ok" if database.ok else "unreachable"}

@@ -2,7 +2,7 @@
 
 from portal.accounts.models import ApiToken, Role, User, user_roles  # noqa: F401
 from portal.audit.models import AuditAnchor, AuditChainHead, AuditEvent, AuditEventSystem  # noqa: F401
-from portal.catalog.models import AdapterVersion, StoredAdapter  # noqa: F401
+from portal.catalog.models import AdapterTransition, AdapterVersion, ShadowComparison, StoredAdapter  # noqa: F401
 from portal.monitor.models import (  # noqa: F401
     Alert, HealthCheck, MaintenanceWindow, MonitorLease, StateTransition, SystemHealth,
 )

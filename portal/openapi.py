@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint
 
 from portal import __version__
+from portal.catalog.schemas import SCHEMAS as CATALOG_SCHEMAS
+from portal.rbac.decorators import public
 
 if TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
@@ -29,6 +31,10 @@ def _op(summary: str, ok: str = "200", body: str | None = None, params: tuple[st
 
 
 _ADAPTER = "#/components/schemas/AdapterDocument"
+
+
+def _schema(name: str) -> str:
+    return f"#/components/schemas/{name}"
 _USER = "#/components/schemas/User"
 _ROLE = "#/components/schemas/Role"
 _WINDOW = "#/components/schemas/MaintenanceWindow"
@@ -70,8 +76,29 @@ DOCUMENT: dict[str, Any] = {
                           errors=("401", "403", "404", "409")),
         },
         "/adapters/{id}/versions": {"get": _op("Version history", params=("id",), errors=("401", "403", "404"))},
-        "/adapters/{id}/test": {"post": _op("Run one adapter for one number (owners and admins; audited)",
-                                            params=("id",), errors=("400", "401", "403", "404", "409"))},
+        "/adapters/{id}/test": {"post": _op("Run one version of an adapter for one number, masked for the tester; "
+                                            "the raw answer for adapters.raw only (audited)",
+                                            body=_schema("TestRequest"), params=("id",),
+                                            errors=("400", "401", "403", "404", "409", "422"))},
+        "/adapters/{id}/versions/{version}/approve": {"post": _op(
+            "Approve a draft version (adapters.approve; not its author under the four-eyes rule)",
+            params=("id", "version"), errors=("401", "403", "404", "409", "422"))},
+        "/adapters/{id}/versions/{version}/promote": {"post": _op(
+            "Make an approved version the live one (owners, admins)", params=("id", "version"),
+            errors=("401", "403", "404", "409", "422"))},
+        "/adapters/{id}/versions/{version}/retire": {"post": _op(
+            "Retire a version; the live one takes the system out of agents' view", params=("id", "version"),
+            errors=("401", "403", "404", "409", "422"))},
+        "/adapters/{id}/rollback": {"post": _op(
+            "Make the previous (or a named) approved version live again", params=("id",),
+            body=_schema("RollbackRequest"), errors=("401", "403", "404", "409", "422"))},
+        "/adapters/{id}/shadow": {
+            "get": _op("How the shadow candidate agreed with the live version over the last lookups",
+                       params=("id",), errors=("401", "403", "404", "422")),
+            "put": _op("Run a candidate version in shadow beside the live one", params=("id",),
+                       body=_schema("ShadowRequest"), errors=("401", "403", "404", "409", "422")),
+            "delete": _op("Stop the shadow run", params=("id",), errors=("401", "403", "404")),
+        },
         "/users": {"get": _op("List operators"), "post": _op("Create an operator", "201", _USER,
                                                              errors=("401", "403", "409", "422"))},
         "/users/{username}": {
@@ -142,6 +169,8 @@ DOCUMENT: dict[str, Any] = {
             "delete": _op("Remove stored credentials (audited)", "204", params=("system", "operator"),
                           errors=("401", "403", "404")),
         },
+        "/egress": {"get": _op("The egress policy in force: where adapters may connect, what is always refused, "
+                               "the portal's own addresses (adapters.manage)")},
     },
     "components": {
         "securitySchemes": {
@@ -165,6 +194,8 @@ DOCUMENT: dict[str, Any] = {
                 "table_labels": {"type": "object", "additionalProperties": {"type": "string"}},
                 "masked": {"type": "array", "items": {"type": "string"}},
                 "deep_link": {"type": ["string", "null"], "description": "The audited quick channel"}}},
+            **{model.__name__: model.model_json_schema(ref_template="#/components/schemas/{model}")
+               for model in CATALOG_SCHEMAS},
             "AdapterDocument": {"type": "object", "description": "The adapter TOML document as JSON (docs/adapters.md)",
                                 "required": ["id", "name", "kind"], "additionalProperties": True},
             "User": {"type": "object", "properties": {
@@ -197,6 +228,7 @@ DOCUMENT: dict[str, Any] = {
 
 
 @bp.get("/openapi.json")
+@public("the API description, for clients before they sign in")
 def openapi_document():
     return DOCUMENT
 

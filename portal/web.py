@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from flask import current_app, g, jsonify, request
 from flask_wtf.csrf import CSRFProtect
+from pydantic import BaseModel, ValidationError
 
 from portal.errors import InvalidDocument
 from portal.rbac.policy import permits
@@ -62,6 +63,38 @@ def json_object() -> dict:
     if not isinstance(data, dict):
         raise InvalidDocument(None, "send a JSON object (Content-Type: application/json)")
     return data
+
+
+Body = TypeVar("Body", bound=BaseModel)
+
+
+def path_number(text: str, key: str, maximum: int = 10**18) -> int:
+    """A positive number from a URL path, in ASCII digits, else a 422 naming ``key``.
+
+    ``"²".isdigit()`` is true and ``int("²")`` fails, so ``isdigit`` alone is not a check.
+    """
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= maximum:
+        raise InvalidDocument(key, f"expected a number from 1 to {maximum}, got {text[:20]!r}")
+    return int(text)
+
+
+def json_body(model: type[Body], *, optional: bool = False) -> Body:
+    """The request's JSON body validated by ``model``; a 422 problem names the first bad field.
+
+    ``optional``: an empty body is the model's defaults (e.g. ``POST .../rollback`` with no target).
+    """
+    data = request.get_json(silent=True)
+    if data is None and optional and not request.get_data():
+        data = {}
+    if not isinstance(data, dict):
+        raise InvalidDocument(None, "send a JSON object (Content-Type: application/json)")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"]) or None
+        reason = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+        raise InvalidDocument(key, reason) from exc
 
 
 def created(body: dict, location: str) -> Response:

@@ -43,6 +43,16 @@ import re  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def demo_egress_allow(*extra_ports: int) -> list[dict]:
+    """The demo's egress rule, plus a rule for the loopback ``extra_ports`` of a test's own servers."""
+    from portal.demo.catalogue import egress_allow
+
+    rules = egress_allow()
+    if extra_ports:
+        rules.append({"name": "test servers", "hosts": ["127.0.0.1"], "ports": [int(p) for p in extra_ports]})
+    return rules
 PASSWORD = "correct horse battery"
 
 
@@ -75,6 +85,8 @@ def settings_overrides(tmp_path, database_url):
         "secret_key": "test-secret-key-not-for-production",
         "session_cookie_secure": False,
         "adapters_dir": str(REPO / "config" / "adapters"),
+        # Adapters may reach the simulated back office and nothing else on loopback, like `portal demo`.
+        "egress_allow": demo_egress_allow(),
         # Argon2id at 1 MiB and one pass: a sign-in in ~2 ms instead of ~170 ms (tests sign in a lot).
         "passwords_time_cost": 1,
         "passwords_memory_kib": 1024,
@@ -177,3 +189,24 @@ def csrf():
 def reset_postgres():
     """Empty the PostgreSQL schema (for fixtures wider than one test)."""
     return _reset_postgres
+
+
+@pytest.fixture
+def cli(settings_overrides, monkeypatch):
+    """``cli(*args, input=None)``: the ``portal`` command on the test's settings (lists as JSON)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from portal.cli import main
+
+    for key, value in settings_overrides.items():
+        if key != "testing":
+            text = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+            monkeypatch.setenv(f"PORTAL_{key.upper()}", text)
+    runner = CliRunner()
+
+    def invoke(*args, input=None):
+        return runner.invoke(main, list(args), input=input, catch_exceptions=False)
+
+    return invoke

@@ -1,5 +1,6 @@
 """The `portal` command: database, users and tokens, adapters."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,8 @@ REPO = Path(__file__).resolve().parent.parent
 def run(settings_overrides, monkeypatch):
     for key, value in settings_overrides.items():
         if key != "testing":
-            monkeypatch.setenv(f"PORTAL_{key.upper()}", str(value))
+            text = json.dumps(value) if isinstance(value, (list, dict)) else str(value)  # lists: JSON (egress_allow)
+            monkeypatch.setenv(f"PORTAL_{key.upper()}", text)
     runner = CliRunner()
 
     def invoke(*args, input=None):
@@ -112,10 +114,10 @@ def test_adapters_add_then_test_from_the_cli(run, tmp_path, backoffice):
     document = tmp_path / "points2.toml"
     document.write_text((REPO / "config/adapters/loyalty.toml").read_text().replace('id = "loyalty"', 'id = "points2"'))
     result = run("adapters", "add", str(document), "--as", "mkt")
-    assert result.exit_code == 0 and "registered points2 (version 1)" in result.output
+    assert result.exit_code == 0 and "registered points2 as draft version 1" in result.output
     result = run("adapters", "test", "points2", "13800000000", "--as", "mkt")
     assert result.exit_code == 0, result.output
     assert result.output.startswith("points2: ok in") and "tier" in result.output
-    assert "--- raw answer (excerpt) ---" in result.output
+    assert "--- raw answer" not in result.output  # owners hold no adapters.raw
     result = run("adapters", "test", "points2", "13900000000", "--as", "mkt")
     assert result.exit_code == 1 and "not_found" in result.output

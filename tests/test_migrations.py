@@ -38,3 +38,33 @@ def test_every_migration_goes_down_and_up_again(database_url):
         assert "monitor_systems" in inspect(engine).get_table_names()
     finally:
         engine.dispose()
+
+
+def test_adapters_registered_before_the_lifecycle_stay_live(database_url):
+    """0007: an adapter saved before approvals existed was in force; it stays live, its older versions approved."""
+    from datetime import datetime, timezone
+
+    from sqlalchemy import text
+
+    engine = create_engine(database_url)
+    try:
+        migrate.upgrade(engine, "0006")
+        now = datetime.now(timezone.utc)
+        with engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO stored_adapters (id, owner, document, version, created_at, updated_at, updated_by) "
+                "VALUES ('points2', 'marketing-team', '{}', 2, :now, :now, 'mkt')"), {"now": now})
+            for version in (1, 2):
+                connection.execute(text(
+                    "INSERT INTO adapter_versions (adapter_id, version, change, document, changed_by, changed_at) "
+                    "VALUES ('points2', :v, 'update', '{}', 'mkt', :now)"), {"v": version, "now": now})
+            connection.execute(text("UPDATE roles SET permissions = '[\"users.manage\"]' WHERE name = 'admin'"))
+        migrate.upgrade(engine)
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT live_version FROM stored_adapters")).scalar() == 2
+            states = dict(connection.execute(text("SELECT version, state FROM adapter_versions")).all())
+            assert states == {1: "approved", 2: "live"}
+            permissions = connection.execute(text("SELECT permissions FROM roles WHERE name = 'admin'")).scalar()
+            assert "adapters.approve" in str(permissions)
+    finally:
+        engine.dispose()

@@ -55,7 +55,10 @@ def get_user(session: Session, username: str) -> User:
 
 def create(session: Session, actor: Actor, data: dict[str, Any]) -> User:
     _only_known(data, {"username", "password", *EDITABLE})
-    username = str(data.get("username", "")).strip().lower()
+    username = data.get("username")
+    if not isinstance(username, str):  # str(None) would be the operator "none"
+        raise InvalidDocument("username", "required: 2-64 characters of a-z, 0-9, '.', '_' or '-'")
+    username = username.strip().lower()
     if not USERNAME.match(username):
         raise InvalidDocument("username", "2-64 characters of a-z, 0-9, '.', '_' or '-'")
     if find_user(session, username) is not None:

@@ -69,6 +69,36 @@ def users_token(username: str) -> None:
     click.echo(token)
 
 
+def _set_enabled(username: str, enabled: bool) -> None:
+    from portal.accounts import admin
+    from portal.audit.record import Actor
+    from portal.db import get_database
+
+    with get_database().session() as session:
+        try:
+            user = admin.update(session, Actor("cli"), username.lower(), {"enabled": enabled})
+        except PortalError as exc:
+            raise click.ClickException(exc.detail) from exc
+        state = "enabled" if user.enabled else "disabled; their sessions have ended"
+        click.echo(f"{user.username} {state}")
+
+
+@users.command("disable")
+@click.argument("username")
+@with_appcontext
+def users_disable(username: str) -> None:
+    """Disable an operator: no sign-in, their open sessions end (the last enabled admin cannot be)."""
+    _set_enabled(username, False)
+
+
+@users.command("enable")
+@click.argument("username")
+@with_appcontext
+def users_enable(username: str) -> None:
+    """Enable an operator again."""
+    _set_enabled(username, True)
+
+
 @users.command("list")
 @with_appcontext
 def users_list() -> None:

@@ -37,6 +37,8 @@ Row = dict[str, Any]
 
 #: How much of a raw answer the test console shows (characters).
 RAW_EXCERPT_CHARS = 4000
+#: The most any adapter document may let one answer be (``max_bytes``): what is read is held in memory.
+MAX_ANSWER_BYTES = 20_000_000
 
 
 class Status(str, enum.Enum):
@@ -126,7 +128,7 @@ def _decode_excerpt(data: bytes, encoding: str | None, limit: int) -> str:
         decoder = codecs.getincrementaldecoder(encoding or "utf-8")(errors="strict")
         # final=False: a character cut in half at the end of ``head`` is not an error.
         text = decoder.decode(head, final=len(head) == len(data))
-    except (LookupError, UnicodeDecodeError):
+    except (LookupError, UnicodeError, ValueError, TypeError):  # codecs fail in more ways than decoding errors
         return repr(data[:limit])[:limit]
     return text[:limit]
 
@@ -189,6 +191,13 @@ class Adapter(ABC):
     def service_description_url(self) -> str | None:
         """A document the system serves about itself (a SOAP WSDL), for the monitor's ``wsdl`` probe."""
         return None
+
+    def egress_targets(self) -> list[tuple[str, str, int]]:
+        """``(document key, host, port)`` of every destination this adapter connects to, for the egress check
+        at registration (:mod:`portal.adapters.egress_check`). Kinds that fetch more than :meth:`address`
+        (a login form, a schema) list those too; connect time checks every connection anyway."""
+        address = self.address()
+        return [("address", address[0], address[1])] if address is not None else []
 
     def lookup(
         self,
@@ -265,6 +274,12 @@ def format_seconds(seconds: float) -> str:
     """``2.0``, ``0.25``, ``0.3``: short, and never ``2`` (people read "2.0 s" more easily)."""
     text = f"{seconds:.2f}".rstrip("0")
     return text + "0" if text.endswith(".") else text
+
+
+def url_target(key: str, url: str) -> tuple[str, str, int]:
+    """An :meth:`Adapter.egress_targets` entry for a URL; host ``""`` when the URL names none (refused)."""
+    address = url_address(url)
+    return (key, *address) if address is not None else (key, "", 0)
 
 
 def url_address(url: str) -> tuple[str, int] | None:

@@ -21,6 +21,8 @@ from typing import Any, Callable, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from portal.adapters.masks import parse_mask
+from portal.adapters.templates import Template
 from portal.errors import ConfigError
 
 ADAPTER_ID = re.compile(r"^[a-z][a-z0-9_-]{1,31}$")
@@ -96,6 +98,14 @@ class FieldSpec(_Strict):
     mask: str | None = None
     required: bool = False
 
+    @field_validator("mask")
+    @classmethod
+    def _mask_rule(cls, value: str | None) -> str | None:
+        # The same parser the lookup masks with: a rule that loads is a rule that applies.
+        if value is not None:
+            parse_mask(value)
+        return value
+
 
 class TableSpec(_Strict):
     """A list of records: where the rows are and which columns to keep."""
@@ -106,7 +116,7 @@ class TableSpec(_Strict):
 
 
 class DeepLinkSpec(_Strict):
-    url: str = Field(pattern=r"^https?://")
+    url: Template = Field(pattern=r"^https?://")
     sso: Literal["token", "form", "none"] = "none"
 
 
@@ -132,13 +142,14 @@ class ProbeSpec(_Strict):
             raise ValueError("a canary probe needs the test customer's number: number = \"...\"")
         return self
 
-    def kind_for(self, adapter_kind: str) -> str:
-        """The probe to run for an adapter of ``adapter_kind``."""
+    def kind_for(self, adapter_kind: str, has_description: bool = True) -> str:
+        """The probe to run for an adapter of ``adapter_kind``; ``has_description``: it names a WSDL URL
+        (one uploaded as ``wsdl_content`` has none to fetch, so its system is probed by connecting)."""
         if self.kind is not None:
             return self.kind
         if self.number:
             return "canary"
-        return "wsdl" if adapter_kind == "soap" else "connect"
+        return "wsdl" if adapter_kind == "soap" and has_description else "connect"
 
 
 class AdapterConfig(_Strict):

@@ -23,6 +23,7 @@ from lxml import etree
 
 from portal.adapters.base import Extracted
 from portal.adapters.config import AdapterConfig
+from portal.adapters.xpathcheck import check_expression
 from portal.errors import BackendProtocolError, ConfigError
 
 CSS_PREFIX = "css:"
@@ -39,8 +40,17 @@ def compile_path(
     key: str,
     namespaces: Mapping[str, str] | None = None,
     allow_css: bool = False,
+    selects_rows: bool = False,
 ) -> etree.XPath:
-    """Compile an XPath 1.0 expression (or ``css:<selector>`` when allowed)."""
+    """Compile an XPath 1.0 expression (or ``css:<selector>`` when allowed).
+
+    EXSLT regular expressions (``re:test``, ``re:match``) are not available: lxml
+    runs them with Python's ``re``, without any time limit, so one catastrophic
+    pattern in a path would hold a lookup thread (and the interpreter) for as long
+    as it likes. Nor is any other extension function, a variable or an undeclared
+    prefix (:mod:`portal.adapters.xpathcheck`). ``selects_rows``: the path must
+    select elements (a table's rows), not compute a number, string or boolean.
+    """
     expression = path
     if path.startswith(CSS_PREFIX):
         if not allow_css:
@@ -54,11 +64,20 @@ def compile_path(
             expression = HTMLTranslator().css_to_xpath(selector, prefix="descendant-or-self::")
         except SelectorError as exc:
             raise ConfigError(source, key, f"invalid CSS selector: {exc}") from exc
+    else:
+        try:
+            # Predicates run only on nodes that exist: the probe below cannot see what they call.
+            check_expression(expression, namespaces)
+        except ValueError as exc:
+            raise ConfigError(source, key, f"invalid XPath: {exc}") from exc
     try:
-        compiled = etree.XPath(expression, namespaces=dict(namespaces or {}), smart_strings=False)
-        compiled(etree.Element("probe"))  # surfaces undefined prefixes and functions now
+        compiled = etree.XPath(expression, namespaces=dict(namespaces or {}), smart_strings=False, regexp=False)
+        probed = compiled(etree.Element("probe"))  # surfaces undefined prefixes and functions now
     except (etree.XPathSyntaxError, etree.XPathEvalError) as exc:
         raise ConfigError(source, key, f"invalid XPath: {exc}") from exc
+    if selects_rows and not isinstance(probed, list):
+        what = {bool: "a boolean", float: "a number", str: "a string"}.get(type(probed), type(probed).__name__)
+        raise ConfigError(source, key, f"must select the rows (elements), but computes {what}")
     return compiled
 
 
@@ -110,13 +129,15 @@ class XPathExtractor:
     ) -> None:
         source = config.id
 
-        def build(path: str, key: str) -> etree.XPath:
-            return compile_path(path, source=source, key=key, namespaces=namespaces, allow_css=allow_css)
+        def build(path: str, key: str, selects_rows: bool = False) -> etree.XPath:
+            return compile_path(
+                path, source=source, key=key, namespaces=namespaces, allow_css=allow_css, selects_rows=selects_rows
+            )
 
         self.fields = {name: build(spec.path, f"fields.{name}.path") for name, spec in config.fields.items()}
         self.tables = {
             name: _Table(
-                rows=build(spec.path, f"tables.{name}.path"),
+                rows=build(spec.path, f"tables.{name}.path", selects_rows=True),
                 columns={
                     column: build(path, f"tables.{name}.columns.{column}")
                     for column, path in spec.columns.items()

@@ -17,7 +17,6 @@ app's encrypted store once it installs one), never from the document.
 
 from __future__ import annotations
 
-import codecs
 import logging
 import threading
 from typing import Literal
@@ -27,10 +26,20 @@ from lxml import etree
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from portal.adapters import httpclient, secrets, xmlsafe
-from portal.adapters.base import Adapter, Extracted, LookupContext, render_key, url_address
+from portal.adapters.base import (
+    MAX_ANSWER_BYTES,
+    Adapter,
+    Extracted,
+    LookupContext,
+    render_key,
+    url_address,
+    url_target,
+)
+from portal.adapters.charsets import check_charset, is_text_charset
 from portal.adapters.config import AdapterConfig
 from portal.adapters.extract import XPathExtractor, compile_path, matches
-from portal.errors import BackendNotFound, BackendProtocolError, BackendTimeout
+from portal.adapters.templates import Template
+from portal.errors import BackendNotFound, BackendProtocolError, BackendTimeout, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +57,12 @@ class LoginOptions(BaseModel):
 class HtmlOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    url: str = Field(pattern=r"^https?://")
+    url: Template = Field(pattern=r"^https?://")
     method: Literal["GET", "POST"] = "GET"
-    params: dict[str, str] = Field(default_factory=dict)
+    params: dict[str, Template] = Field(default_factory=dict)
     charset: str | None = None
     not_found: str | None = None
-    max_bytes: int = Field(default=2_000_000, gt=0)
+    max_bytes: int = Field(default=2_000_000, gt=0, le=MAX_ANSWER_BYTES)
     login: LoginOptions | None = None
 
     @field_validator("method", mode="before")
@@ -64,12 +73,7 @@ class HtmlOptions(BaseModel):
     @field_validator("charset")
     @classmethod
     def _known_charset(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                codecs.lookup(value)
-            except LookupError:
-                raise ValueError(f"unknown charset {value!r}") from None
-        return value
+        return check_charset(value)
 
 
 class HtmlAdapter(Adapter):
@@ -80,6 +84,12 @@ class HtmlAdapter(Adapter):
     def __init__(self, config: AdapterConfig, options: HtmlOptions) -> None:
         super().__init__(config, options)
         source = config.id
+        # The name the HTML parser reads the owner's charset by (libxml2 spells some differently).
+        self._charset = _parser_charset(options.charset, source) if options.charset else None
+        if options.login is not None:
+            problem = secrets.binding_problem(self.boundary, options.login.credentials, config.id, config.owner)
+            if problem is not None:
+                raise ConfigError(source, "login.credentials", problem)
         self._extractor = XPathExtractor(config, allow_css=True)
         self._not_found = (
             compile_path(options.not_found, source=source, key="not_found", allow_css=True)
@@ -109,6 +119,10 @@ class HtmlAdapter(Adapter):
 
     def address(self) -> tuple[str, int] | None:
         return url_address(self.options.url)
+
+    def egress_targets(self) -> list[tuple[str, str, int]]:
+        login = self.options.login
+        return [url_target("url", self.options.url), *([url_target("login.url", login.url)] if login else [])]
 
     def close(self) -> None:
         self._session.close()
@@ -169,15 +183,15 @@ class HtmlAdapter(Adapter):
         A header naming a charset nobody knows is the system's mistake, not a
         reason to lose the page.
         """
-        if self.options.charset:
-            return self.options.charset
+        if self._charset:
+            return self._charset
         if answer.encoding:
-            try:
-                codecs.lookup(answer.encoding)
-            except LookupError:
-                log.debug("adapter %s: unknown charset %r in Content-Type ignored", self.id, answer.encoding)
-                return None
-        return answer.encoding
+            # A header naming "base64" or "punycode" is not a charset either: let lxml sniff <meta>.
+            known = xmlsafe.html_parser_charset(answer.encoding) if is_text_charset(answer.encoding) else None
+            if known is None:
+                log.debug("adapter %s: unusable charset %r in Content-Type ignored", self.id, answer.encoding)
+            return known
+        return None
 
     # -- login ----------------------------------------------------------------
 
@@ -207,6 +221,14 @@ class HtmlAdapter(Adapter):
             log.info("adapter %s logged in to %s", self.id, login.url)
         finally:
             self._login_lock.release()
+
+
+def _parser_charset(charset: str, source: str) -> str:
+    name = xmlsafe.html_parser_charset(charset)
+    if name is None:
+        raise ConfigError(source, "charset", f"the HTML parser cannot read {charset!r}; name the page's charset as "
+                          "its Content-Type or <meta> tag does (for example utf-8, gbk, EUC-JP)")
+    return name
 
 
 def _hidden_inputs(root: etree._Element, password_field: str) -> dict[str, str]:

@@ -4,6 +4,8 @@ Why not plain ``requests.get``:
 
 * **Pooling.** Each adapter owns one :class:`requests.Session` with a bounded
   connection pool, so a lookup reuses a warm keep-alive connection.
+* **The egress policy** of the adapter fetching is checked at every new
+  connection, after name resolution (:mod:`portal.adapters.egress_http`).
 * **Nothing from the environment.** ``trust_env=False``: ``HTTP(S)_PROXY``,
   ``REQUESTS_CA_BUNDLE`` (which silently overrides ``Session.verify``) and
   ``~/.netrc`` must not change how the portal reaches its back offices.
@@ -34,12 +36,12 @@ from typing import Any
 
 import requests
 import urllib3
-from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from urllib3.exceptions import DecodeError, NewConnectionError, ProtocolError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from portal.adapters.base import LookupContext
+from portal.adapters.egress_http import GuardedHTTPAdapter
 from portal.errors import (
     BackendError,
     BackendProtocolError,
@@ -61,7 +63,8 @@ def make_session(pool_maxsize: int = DEFAULT_POOL_SIZE) -> requests.Session:
     session.proxies = {}
     session.max_redirects = 5
     session.headers["User-Agent"] = USER_AGENT
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_maxsize, pool_block=False, max_retries=0)
+    # Guarded: each new connection obeys the egress policy of the adapter fetching (portal.adapters.egress_http).
+    adapter = GuardedHTTPAdapter(pool_connections=4, pool_maxsize=pool_maxsize, pool_block=False, max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session

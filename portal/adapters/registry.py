@@ -40,6 +40,7 @@ from portal.adapters import chain
 from portal.adapters.base import Adapter, adapter_source
 from portal.adapters.boundary import UNRESTRICTED, Boundary, building
 from portal.adapters.config import AdapterConfig, parse_adapter_document, read_adapter_file
+from portal.adapters.egress_check import check_document
 from portal.adapters.resilience import guard_for
 from portal.errors import ConfigError
 
@@ -157,13 +158,20 @@ def _instantiate(config: AdapterConfig, options: BaseModel, source: str, boundar
     assert cls is not None  # parse_adapter_document already rejected unknown kinds
     try:
         with adapter_source(source), building(boundary):
-            return cls(config, options)
+            adapter = cls(config, options)
     except ConfigError as exc:
         # Kinds name the adapter id as source; the file says more to whoever fixes it.
         raise ConfigError(source, exc.key, exc.reason) from exc
     except Exception as exc:
         log.exception("adapter %s (%s) could not be built", config.id, source)
         raise ConfigError(source, None, f"adapter could not be built: {exc}") from exc
+    if boundary.guarded and boundary.egress is not None:
+        try:
+            check_document(adapter, source)  # every destination it names, before anyone can use it
+        except ConfigError:
+            _close_quietly(adapter)
+            raise
+    return adapter
 
 
 def build_adapter(data: dict[str, Any], source: str, boundary: Boundary = UNRESTRICTED) -> Adapter:

@@ -5,6 +5,17 @@ Secrets never go in an adapter document: the document names a credential set
 at each login, not at load time, so a rotated password is picked up without a
 reload.
 
+A credential set belongs to one system (or one owner team): admins bind names
+in ``[adapters] credential_bindings``, and a name that is not listed belongs to
+the system with the same id (``COMPLAINTS`` -> ``complaints``). Under the
+portal's guarded boundary (:mod:`portal.adapters.boundary`) an adapter may use
+only the sets bound to it: :func:`binding_problem` is asked when a document is
+registered (the html kind's ``login.credentials``, the soap kind's
+``wsse.credentials``) and :func:`credentials` asks again at every use, for the
+adapter whose fetch is running on this thread — so an adapter built without the
+check (a file deployed before a binding changed) still cannot post another
+system's password.
+
 The lookup is pluggable. By default it reads ``PORTAL_CRED_<NAME>_USERNAME`` and
 ``PORTAL_CRED_<NAME>_PASSWORD`` from the environment; the app installs its
 encrypted store with :func:`set_credentials_provider`. A provider is a callable
@@ -19,6 +30,7 @@ import os
 import threading
 from collections.abc import Callable
 
+from portal.adapters.boundary import Boundary, active_scope
 from portal.errors import BackendProtocolError
 
 log = logging.getLogger(__name__)
@@ -64,8 +76,35 @@ def get_credentials_provider() -> CredentialsProvider:
     return _provider
 
 
+def describe_binding(binding: str) -> str:
+    """``"system:complaints"`` -> ``"system complaints"``; ``"team:billing-team"`` -> ``"team billing-team"``."""
+    kind, _, whom = binding.partition(":")
+    return f"{kind} {whom}"
+
+
+def binding_problem(boundary: Boundary, name: str, system_id: str, owner: str | None) -> str | None:
+    """Why adapter ``system_id`` (of team ``owner``) may not use credential set ``name``; ``None``: it may."""
+    if boundary.may_use_credentials(name, system_id, owner):
+        return None
+    binding = boundary.binding_of(name)
+    whom = system_id
+    if binding.startswith("team:"):  # then the adapter's team is what was compared
+        whom += f" (team {owner})" if owner else " (no owner team)"
+    return f"credentials {name.upper()} are bound to {describe_binding(binding)}, not to {whom}"
+
+
 def credentials(name: str) -> Credentials:
-    """The username and password of credential set ``name``, or a short error people can act on."""
+    """The username and password of credential set ``name``, or a short error people can act on.
+
+    Refused when the adapter running on this thread is guarded and ``name`` is
+    not bound to it (see the module docstring).
+    """
+    scope = active_scope()
+    if scope is not None:
+        problem = binding_problem(scope.boundary, name, scope.system_id, scope.owner)
+        if problem is not None:
+            log.warning("adapter %s refused credentials %s: %s", scope.system_id, name.upper(), problem)
+            raise BackendProtocolError(problem)
     provider = _provider
     try:
         found = provider(name)

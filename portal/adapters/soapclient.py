@@ -23,6 +23,10 @@
   each WSDL/XSD document is first checked by :func:`xmlsafe.parse_xml` (size
   limit, no DTD, well-formed), and only ``http(s)`` documents may be imported
   (zeep would otherwise open ``file://`` and bare local paths).
+* **WSDLs uploaded with the adapter** (``wsdl_content``, or a file of a
+  file-based adapter) are registered in memory under a key of their digest
+  (:func:`inline_key`) and handed to zeep as a stream: they are never written
+  anywhere, and what they import is subject to the same rules as above.
 * ``strict=False``: a back office that adds an element to its answer must not
   break its panel; broken XML is still refused by the well-formedness check.
 """
@@ -30,6 +34,8 @@
 from __future__ import annotations
 
 import contextvars
+import hashlib
+import io
 import logging
 import threading
 import time
@@ -231,7 +237,15 @@ def _cache_add(url: str, content: bytes) -> None:
 _clients: dict[str, zeep.Client] = {}
 _build_locks: dict[str, threading.Lock] = {}
 _users: dict[str, int] = {}  # open adapters per WSDL: the last one to close releases the client
+_inline: dict[str, bytes] = {}  # inline_key() -> the WSDL uploaded with an adapter, while one uses it
 _guard = threading.Lock()
+
+INLINE_PREFIX = "inline:sha256:"
+
+
+def inline_key(content: bytes) -> str:
+    """The client-cache key of a WSDL given as content: adapters uploading the same WSDL share a client."""
+    return INLINE_PREFIX + hashlib.sha256(content).hexdigest()
 
 
 def get_client(wsdl: str, context: LookupContext) -> zeep.Client:
@@ -254,10 +268,16 @@ def get_client(wsdl: str, context: LookupContext) -> zeep.Client:
 
 
 def _build_client(wsdl: str, context: LookupContext) -> zeep.Client:
+    with _guard:
+        content = _inline.get(wsdl)
+    if content is None and wsdl.startswith(INLINE_PREFIX):
+        raise BackendProtocolError("the adapter's WSDL is no longer loaded (the adapter was replaced)")
+    # An uploaded WSDL is read from memory; zeep never sees a location it could open itself.
+    source: str | io.BytesIO = io.BytesIO(content) if content is not None else wsdl
     transport = DeadlineTransport(httpclient.make_session())
     token = _current.set(Call(context))
     try:
-        return zeep.Client(wsdl, transport=transport, settings=SETTINGS, wsse=_CONTEXT_WSSE)
+        return zeep.Client(source, transport=transport, settings=SETTINGS, wsse=_CONTEXT_WSSE)
     except BackendError:
         transport.session.close()
         raise
@@ -285,9 +305,12 @@ def clear_client_cache(*, disk: bool = False) -> None:
         cache._cache.clear()
 
 
-def _retain(wsdl: str) -> None:
+def _retain(wsdl: str, content: bytes | None = None) -> None:
+    """One more adapter uses ``wsdl``; ``content``: the WSDL itself, for an :func:`inline_key`."""
     with _guard:
         _users[wsdl] = _users.get(wsdl, 0) + 1
+        if content is not None:
+            _inline[wsdl] = content
 
 
 def _release(wsdl: str) -> None:
@@ -297,6 +320,7 @@ def _release(wsdl: str) -> None:
             _users[wsdl] = left
             return
         _users.pop(wsdl, None)
+        _inline.pop(wsdl, None)
         client = _clients.pop(wsdl, None)
     if client is not None:
         client.transport.session.close()

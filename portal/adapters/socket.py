@@ -17,15 +17,15 @@ where the end of the connection (or a silence) *is* the end of the answer.
 
 from __future__ import annotations
 
-import codecs
 import logging
-import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from portal.adapters.base import Adapter, Extracted, LookupContext, render_key
+from portal.adapters.base import MAX_ANSWER_BYTES, Adapter, Extracted, LookupContext, render_key
+from portal.adapters.charsets import text_charset
 from portal.adapters.config import AdapterConfig
+from portal.adapters.patterns import BoundedPattern, check_pattern
 from portal.adapters.socketparse import (  # noqa: F401 - re-exported for callers of the old module
     SocketParser,
     cut,
@@ -35,6 +35,7 @@ from portal.adapters.socketparse import (  # noqa: F401 - re-exported for caller
 )
 from portal.adapters.socketpool import ConnectionPool
 from portal.adapters.socketwire import FrameReader, exchange, frame_request  # noqa: F401 - re-exported
+from portal.adapters.templates import Template
 from portal.errors import BackendNotFound, BackendProtocolError
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ class SocketOptions(BaseModel):
 
     host: str = Field(min_length=1)
     port: int = Field(ge=1, le=65535)
-    request: str = Field(min_length=1)
+    request: Template = Field(min_length=1)
     charset: str = "utf-8"
     framing: Framing = "line"
     terminator: str = Field(default="\n", min_length=1)
@@ -57,7 +58,7 @@ class SocketOptions(BaseModel):
     length_bytes: int = 4
     byteorder: Literal["big", "little"] = "big"
     idle_gap_s: float = Field(default=0.2, gt=0, le=10)
-    max_bytes: int = Field(default=1_000_000, gt=0)
+    max_bytes: int = Field(default=1_000_000, gt=0, le=MAX_ANSWER_BYTES)
     record_length: int | None = Field(default=None, gt=0, validate_default=True)
     keep_alive: bool = False
     pool_size: int = Field(default=4, ge=1, le=64)
@@ -71,10 +72,7 @@ class SocketOptions(BaseModel):
     @field_validator("charset")
     @classmethod
     def _known_charset(cls, value: str) -> str:
-        try:
-            codecs.lookup(value)
-        except LookupError:
-            raise ValueError(f"unknown charset {value!r}") from None
+        text_charset(value)
         return value
 
     @field_validator("length_bytes")
@@ -90,7 +88,7 @@ class SocketOptions(BaseModel):
     @field_validator("not_found", "expect")
     @classmethod
     def _not_found_compiles(cls, value: str | None) -> str | None:
-        return _compiles(value)
+        return check_pattern(value)
 
     @field_validator("record_length")
     @classmethod
@@ -116,16 +114,7 @@ class SocketOptions(BaseModel):
     def _pattern_for_regex(cls, value: str | None, info: ValidationInfo) -> str | None:
         if info.data.get("parse") == "regex" and not value:
             raise ValueError("required for parse = 'regex'")
-        return _compiles(value)
-
-
-def _compiles(value: str | None) -> str | None:
-    if value is not None:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression: {exc}") from None
-    return value
+        return check_pattern(value)
 
 
 class SocketAdapter(Adapter):
@@ -135,9 +124,10 @@ class SocketAdapter(Adapter):
 
     def __init__(self, config: AdapterConfig, options: SocketOptions) -> None:
         super().__init__(config, options)
-        self._parser = SocketParser(config, options.parse, options.pattern, options.delimiter)
-        self._not_found = re.compile(options.not_found) if options.not_found else None
-        self._expect = re.compile(options.expect) if options.expect else None
+        budget_s = self.boundary.regex_budget_s
+        self._parser = SocketParser(config, options.parse, options.pattern, options.delimiter, budget_s=budget_s)
+        self._not_found = _pattern(options.not_found, config.id, "not_found", budget_s)
+        self._expect = _pattern(options.expect, config.id, "expect", budget_s)
         # Built last: nothing above may fail after the pool has registered with the reaper.
         self._pool = ConnectionPool(options.pool_size, options.pool_idle_s) if options.keep_alive else None
 
@@ -152,18 +142,25 @@ class SocketAdapter(Adapter):
             raise BackendProtocolError(f"request cannot be written in {opts.charset}") from exc
         raw = exchange(opts, payload, context, self._pool)
         answer = raw.decode(opts.charset, errors="replace")  # one odd byte must not hide the rest
-        if self._not_found is not None and self._not_found.search(answer):
+        if self._not_found is not None and self._not_found.search(answer, context):
             raise BackendNotFound("customer not known to this system")
-        if self._expect is not None and not self._expect.search(answer):
+        if self._expect is not None and not self._expect.search(answer, context):
             raise BackendProtocolError(f"unexpected answer: {_preview(answer)}")
-        return self._parser.extract(answer)
+        return self._parser.extract(answer, context)
 
     def address(self) -> tuple[str, int] | None:
         return self.options.host, self.options.port
 
+    def egress_targets(self) -> list[tuple[str, str, int]]:
+        return [("host", self.options.host, self.options.port)]
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.close()
+
+
+def _pattern(value: str | None, source: str, key: str, budget_s: float) -> BoundedPattern | None:
+    return BoundedPattern(value, source=source, key=key, budget_s=budget_s) if value else None
 
 
 def _preview(answer: str, limit: int = 60) -> str:

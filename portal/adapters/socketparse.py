@@ -9,15 +9,18 @@ Tables are always a regular expression applied with ``finditer`` to the whole
 answer; ``columns`` name its groups.
 
 Paths are checked when the adapter is built, so a wrong group name or column is
-a :class:`ConfigError` naming the key, not a blank panel later.
+a :class:`ConfigError` naming the key, not a blank panel later. Patterns are the
+owner's: they run within a time budget (:mod:`portal.adapters.patterns`).
 """
 
 from __future__ import annotations
 
 import re
 
-from portal.adapters.base import Extracted
+from portal.adapters.base import Extracted, LookupContext
+from portal.adapters.boundary import DEFAULT_REGEX_BUDGET_S
 from portal.adapters.config import AdapterConfig
+from portal.adapters.patterns import BoundedPattern
 from portal.errors import BackendProtocolError, ConfigError
 
 
@@ -65,12 +68,20 @@ def split_fields(text: str, delimiter: str) -> list[str]:
 class SocketParser:
     """The compiled ``parse`` rule, field paths and table patterns of one socket adapter."""
 
-    def __init__(self, config: AdapterConfig, parse: str, pattern: str | None, delimiter: str) -> None:
+    def __init__(
+        self,
+        config: AdapterConfig,
+        parse: str,
+        pattern: str | None,
+        delimiter: str,
+        *,
+        budget_s: float = DEFAULT_REGEX_BUDGET_S,
+    ) -> None:
         source = config.id
         self.config = config
         self.parse = parse
         self.delimiter = delimiter
-        self.pattern = re.compile(pattern) if pattern else None
+        self.pattern = BoundedPattern(pattern, source=source, key="pattern", budget_s=budget_s) if pattern else None
         self.columns: dict[str, tuple[int, int]] = {}
         self.indexes: dict[str, int] = {}
         for name, spec in config.fields.items():
@@ -83,23 +94,20 @@ class SocketParser:
                 self.columns[name] = parse_columns(spec.path, source, key)
             elif parse == "split":
                 self.indexes[name] = parse_index(spec.path, source, key)
-        self.tables: dict[str, tuple[re.Pattern[str], dict[str, str]]] = {}
+        self.tables: dict[str, tuple[BoundedPattern, dict[str, str]]] = {}
         for name, table in config.tables.items():
-            try:
-                row = re.compile(table.path)
-            except re.error as exc:
-                raise ConfigError(source, f"tables.{name}.path", f"invalid regular expression: {exc}") from exc
+            row = BoundedPattern(table.path, source=source, key=f"tables.{name}.path", budget_s=budget_s)
             for column, group in table.columns.items():
                 if group not in row.groupindex:
                     raise ConfigError(source, f"tables.{name}.columns.{column}", f"no group named {group!r} in path")
             self.tables[name] = (row, dict(table.columns))
 
-    def extract(self, answer: str) -> Extracted:
+    def extract(self, answer: str, context: LookupContext) -> Extracted:
         out = Extracted()
         fields = self.config.fields
         if fields:
             if self.parse == "regex":
-                out.fields = self._regex_fields(answer)
+                out.fields = self._regex_fields(answer, context)
             elif self.parse == "kv":
                 pairs = parse_kv(answer, self.delimiter)
                 out.fields = {name: pairs.get(spec.path) for name, spec in fields.items()}
@@ -112,14 +120,15 @@ class SocketParser:
                 out.fields = {name: cut(answer, *self.columns[name]) for name in fields}
         for name, (row, columns) in self.tables.items():
             out.tables[name] = [
-                {column: match.group(group) for column, group in columns.items()} for match in row.finditer(answer)
+                {column: match.group(group) for column, group in columns.items()}
+                for match in row.finditer(answer, context)
             ]
         return out
 
-    def _regex_fields(self, answer: str) -> dict[str, str | None]:
+    def _regex_fields(self, answer: str, context: LookupContext) -> dict[str, str | None]:
         assert self.pattern is not None
         fields = self.config.fields
-        match = self.pattern.search(answer)
+        match = self.pattern.search(answer, context)
         if match is not None:
             return {name: match.group(spec.path) for name, spec in fields.items()}
         if any(spec.required for spec in fields.values()):

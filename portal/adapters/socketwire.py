@@ -29,6 +29,8 @@ import socket
 from typing import TYPE_CHECKING
 
 from portal.adapters.base import RAW_EXCERPT_CHARS, LookupContext
+from portal.adapters.boundary import active_scope
+from portal.adapters.egress import open_connection
 from portal.adapters.socketpool import ConnectionPool
 from portal.errors import (
     BackendError,
@@ -78,7 +80,7 @@ def exchange(
 
 def connect(host: str, port: int, context: LookupContext) -> socket.socket:
     try:
-        sock = socket.create_connection((host, port), timeout=context.remaining())
+        sock = _open(host, port, context.remaining())
     except BackendError:
         raise
     except TimeoutError as exc:
@@ -94,6 +96,15 @@ def connect(host: str, port: int, context: LookupContext) -> socket.socket:
         sock.close()
         raise BackendUnavailable("connection closed by the system") from None
     return sock
+
+
+def _open(host: str, port: int, timeout: float) -> socket.socket:
+    """Connect; under an egress policy only to the addresses it allows, checked after resolution."""
+    scope = active_scope()
+    policy = scope.boundary.egress if scope is not None else None
+    if policy is None:
+        return socket.create_connection((host, port), timeout=timeout)
+    return open_connection(policy.resolve_and_check(host, port, scope.owner), timeout)
 
 
 def _converse(

@@ -55,8 +55,12 @@ import pytest
 
 from portal.adapters import secrets
 from portal.adapters.base import Adapter, Status, SystemResult
+from portal.adapters.boundary import UNRESTRICTED, Boundary, building
 from portal.adapters.config import parse_adapter_document
+from portal.adapters.egress import EgressPolicy
+from portal.adapters.egress_check import check_document
 from portal.adapters.registry import build_adapter
+from portal.adapters.testing_egress import EGRESS_CASES, EgressCase, retarget
 from portal.adapters.testing_servers import (
     LOGIN_PATH,
     SESSION_COOKIE,
@@ -213,15 +217,30 @@ class AdapterContract:
 
     def build(self, scenario: str, **changes: Any) -> Adapter:
         server = self.start_server(scenario)
+        return self.build_for(server, **changes)
+
+    def build_for(self, server: Any, boundary: Boundary = UNRESTRICTED, host: str | None = None,
+                  **changes: Any) -> Adapter:
+        """An adapter of the kind's document for ``server``, built the way the loader builds it within
+        ``boundary`` (a guarded one checks the egress policy); ``host`` replaces the server's address."""
         doc = {"id": "contract", "name": "Contract system", "kind": self.kind, "timeout_s": self.timeout_s}
         doc.update(self.document(server))
         doc.update(changes)
+        if host is not None:
+            doc = retarget(doc, host)
         if self.adapter_class is not None:
             cls = self.adapter_class
             config, options = parse_adapter_document(doc, "contract", lambda kind: cls.Options)
-            adapter = cls(config, options)
+            with building(boundary):
+                adapter = cls(config, options)
+            if boundary.guarded and boundary.egress is not None:
+                try:
+                    check_document(adapter, "contract")
+                except BaseException:
+                    adapter.close()
+                    raise
         else:
-            adapter = build_adapter(doc, "contract")
+            adapter = build_adapter(doc, "contract", boundary)
         self._adapters.append(adapter)
         self._server_of[id(adapter)] = server
         return adapter
@@ -436,3 +455,77 @@ class AdapterContract:
         assert not leaked, f"threads left running after close(): {[t.name for t in leaked]}"
         if fds is not None and fds_before is not None:
             assert fds <= fds_before + 2, f"{fds - fds_before} descriptors still open after close()"
+
+    # -- checked at registration: masks, bound credentials (issue 11) ---------------------
+
+    def test_an_invalid_mask_is_refused_at_registration(self) -> None:
+        from portal.errors import ConfigError
+
+        server = self.start_server("ok")
+        fields = self.document(server)["fields"]
+        name = next(iter(fields))
+        with pytest.raises(ConfigError) as caught:
+            self.build_for(server, Boundary(guarded=True), fields={**fields, name: {**fields[name], "mask": "bogus"}})
+        assert (caught.value.key, caught.value.reason) == (
+            f"fields.{name}.mask", "expected keep_last:N, keep_first:N or all")
+
+    def test_another_systems_credentials_are_refused_at_registration(self) -> None:
+        from portal.errors import ConfigError
+
+        if not self.supports_login:
+            pytest.skip("the kind does not log in")
+        server = self.start_server("ok")
+        self.build_for(server, Boundary(guarded=True))  # CONTRACT belongs to the system "contract"
+        with pytest.raises(ConfigError) as caught:
+            self.build_for(server, Boundary(guarded=True), id="other")
+        assert caught.value.key.endswith(".credentials"), caught.value
+        assert caught.value.reason == f"credentials {CREDENTIALS_NAME} are bound to system contract, not to other"
+
+    # -- the egress policy (portal.adapters.egress) ----------------------------------------
+
+    @pytest.mark.parametrize("case", EGRESS_CASES, ids=lambda case: case.id)
+    def test_egress_refused_at_connect_time_before_anything_connects(self, case: EgressCase) -> None:
+        server = self.start_server("ok")
+        # Not guarded: the document is not checked when built, so only the connect-time check stands.
+        adapter = self.build_for(server, Boundary(egress=case.policy(server.port)), host=case.host)
+        result = self.lookup(adapter)
+        assert result.status is Status.ERROR, result.error
+        case.check_reason(result.error, server.port)
+        assert server.state.accepted == 0, "the system saw a connection the egress policy refuses"
+
+    @pytest.mark.parametrize("case", EGRESS_CASES, ids=lambda case: case.id)
+    def test_egress_refused_at_registration_naming_the_key(self, case: EgressCase) -> None:
+        from portal.errors import ConfigError
+
+        server = self.start_server("ok")
+        keys = {key for key, _, _ in self.build_for(server, host=case.host).egress_targets()}
+        assert keys, "egress_targets() names no destination of the document"
+        with pytest.raises(ConfigError) as caught:
+            self.build_for(server, Boundary(egress=case.policy(server.port), guarded=True), host=case.host)
+        assert caught.value.key in keys, caught.value
+        case.check_reason(caught.value.reason, server.port)
+        assert server.state.accepted == 0, "registration connected to the system"
+
+    def test_egress_allows_a_loopback_port_a_rule_lists(self, make_adapter: Callable[..., Adapter]) -> None:
+        server = self.start_server("ok")
+        policy = EgressPolicy.from_settings([{"hosts": ["127.0.0.1"], "ports": str(server.port)}])
+        adapter = self.build_for(server, Boundary(egress=policy, guarded=True))
+        result = self.lookup(adapter)
+        assert result.status is Status.OK, result.error
+
+    def test_egress_refuses_a_redirect_to_a_refused_address(self) -> None:
+        if self.transport != "http":
+            pytest.skip("the protocol has no redirects")
+        refused = self.start_server("ok")
+        target = f"{refused.url}/elsewhere"
+        redirect = ContractHttpServer(lambda seen: Delivery(b"", status=302, headers={"Location": target}),
+                                      content_type=self.content_type, static={})
+        self._servers.append(redirect)
+        policy = EgressPolicy.from_settings([{"hosts": ["127.0.0.1"], "ports": str(redirect.port)}])
+        adapter = self.build_for(redirect, Boundary(egress=policy, guarded=True))
+        result = self.lookup(adapter)
+        assert result.status is Status.ERROR, result.error
+        assert result.error == (f"refused by the egress policy: 127.0.0.1 is a loopback address, "
+                                f"and no [egress] rule lists it with port {refused.port}")
+        assert redirect.state.seen, "the allowed system was never asked"
+        assert refused.state.accepted == 0, "the redirect was followed to a refused address"

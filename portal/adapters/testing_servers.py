@@ -38,6 +38,7 @@ class Delivery:
     prefix: bytes = b""  # for ``stream``: sent once first (e.g. a length prefix announcing the flood)
     content_type: str | None = None  # HTTP only; None: the suite's default
     headers: dict[str, str] = field(default_factory=dict)  # HTTP only, e.g. Set-Cookie
+    status: int = 200  # HTTP only, for ``normal`` deliveries (e.g. 302 with a Location header)
 
 
 @dataclass
@@ -161,7 +162,7 @@ class ContractHttpServer:
             return
         try:
             if mode == "normal":
-                handler._send(200, content_type, delivery.body, delivery.headers)  # type: ignore[attr-defined]
+                handler._send(delivery.status, content_type, delivery.body, delivery.headers)  # type: ignore[attr-defined]
                 return
             handler.send_response(200)
             handler.send_header("Content-Type", content_type)

@@ -5,35 +5,40 @@ The request body is a template; the customer key is XML-escaped (``&``, ``<``,
 The answer is parsed by :func:`portal.adapters.xmlsafe.parse_xml`: no DTDs, no
 entities, no network, a size limit.
 
-Optional XSD validation (``xsd``): the schema is compiled once, from a file
-next to the adapter file (at load time, so a broken schema is a load error) or
-from an http(s) URL (fetched on the first lookup, within its deadline and the
-size limit, then kept). The answer is validated after the ``not_found`` check:
+Optional XSD validation: the schema is compiled once, from the content
+uploaded with the adapter (``xsd_content``) or a file next to a file-based
+adapter (``xsd``; both at load time, so a broken schema is a load error), or
+from an http(s) URL (``xsd``; fetched on the first lookup, within its deadline
+and the size limit, then kept). A registered adapter may not name a local file
+(:mod:`portal.adapters.localfiles`). Every schema is limited to
+:data:`XSD_MAX_BYTES`. The answer is validated after the ``not_found`` check:
 a "no such customer" document need not match the schema of a real answer.
 """
 
 from __future__ import annotations
 
-import codecs
 import logging
 import threading
-from pathlib import Path
 from xml.sax.saxutils import escape
 
 from lxml import etree
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from portal.adapters import httpclient, xmlsafe
 from portal.adapters.base import (
+    MAX_ANSWER_BYTES,
     Adapter,
     Extracted,
     LookupContext,
-    current_source_dir,
     render_key,
     url_address,
+    url_target,
 )
+from portal.adapters.charsets import text_charset
 from portal.adapters.config import AdapterConfig
 from portal.adapters.extract import XPathExtractor, compile_path, matches
+from portal.adapters.localfiles import is_url, read_owner_file
+from portal.adapters.templates import Template
 from portal.errors import (
     BackendNotFound,
     BackendProtocolError,
@@ -44,6 +49,8 @@ from portal.errors import (
 log = logging.getLogger(__name__)
 
 _QUOTES = {'"': "&quot;", "'": "&apos;"}
+#: The largest XSD read from a file, uploaded with the adapter or fetched from a URL.
+XSD_MAX_BYTES = 2_000_000
 
 
 def xml_escape(value: str) -> str:
@@ -54,29 +61,35 @@ class XmlOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     url: str = Field(pattern=r"^https?://")
-    body: str = Field(min_length=1)
+    body: Template = Field(min_length=1)
     content_type: str = "application/xml; charset=utf-8"
     namespaces: dict[str, str] = Field(default_factory=dict)
     not_found: str | None = None
-    max_bytes: int = Field(default=2_000_000, gt=0)
+    max_bytes: int = Field(default=2_000_000, gt=0, le=MAX_ANSWER_BYTES)
     xsd: str | None = Field(default=None, min_length=1)
+    # The schema itself, uploaded and stored with the adapter version (instead of xsd).
+    xsd_content: str | None = Field(default=None, min_length=1)
 
     @field_validator("content_type")
     @classmethod
     def _known_charset(cls, value: str) -> str:
         charset = httpclient.header_charset(value)
         if charset:
-            try:
-                codecs.lookup(charset)
-            except LookupError:
-                raise ValueError(f"unknown charset {charset!r}") from None
+            text_charset(charset)
         return value
 
     @field_validator("xsd")
     @classmethod
     def _xsd_location(cls, value: str | None) -> str | None:
-        if value is not None and ":" in value.split("/", 1)[0] and not _is_url(value):
+        if value is not None and ":" in value.split("/", 1)[0] and not is_url(value):
             raise ValueError("expected a path to an .xsd file or an http(s) URL")
+        return value
+
+    @field_validator("xsd_content")
+    @classmethod
+    def _one_schema(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("xsd") is not None:
+            raise ValueError("give either xsd (a URL) or xsd_content (the schema itself), not both")
         return value
 
     @property
@@ -101,8 +114,10 @@ class XmlAdapter(Adapter):
         self._session = httpclient.make_session()
         self._schema: Schema | None = None
         self._schema_lock = threading.Lock()
-        if options.xsd and not _is_url(options.xsd):
-            self._schema = Schema.from_file(_resolve(options.xsd, config.id), source=config.id)
+        if options.xsd_content is not None:
+            self._schema = Schema.from_content(options.xsd_content, source=config.id)
+        elif options.xsd and not is_url(options.xsd):
+            self._schema = Schema.from_file(options.xsd, source=config.id)
 
     def fetch(self, key: str, context: LookupContext) -> Extracted:
         opts = self.options
@@ -124,7 +139,7 @@ class XmlAdapter(Adapter):
         root = xmlsafe.parse_xml(answer.content, max_bytes=opts.max_bytes)
         if self._is_not_found(root):
             raise BackendNotFound("customer not known to this system")
-        if opts.xsd:
+        if opts.xsd or opts.xsd_content is not None:
             self._get_schema(context).validate(root)
         return self._extractor.extract(root)
 
@@ -139,13 +154,12 @@ class XmlAdapter(Adapter):
             if self._schema is None:
                 url = self.options.xsd
                 assert url is not None
-                answer = httpclient.request(
-                    self._session, "GET", url, context, max_bytes=self.options.max_bytes, record=False
-                )
+                limit = min(self.options.max_bytes, XSD_MAX_BYTES)
+                answer = httpclient.request(self._session, "GET", url, context, max_bytes=limit, record=False)
                 if not answer.ok:
                     raise BackendProtocolError(f"HTTP {answer.status} from system for its XSD")
                 try:
-                    self._schema = Schema.from_bytes(answer.content, max_bytes=self.options.max_bytes)
+                    self._schema = Schema.from_bytes(answer.content, max_bytes=limit)
                 except ValueError as exc:  # not cached: the next lookup tries again
                     raise BackendProtocolError(f"XSD could not be used: {exc}") from exc
             return self._schema
@@ -154,6 +168,11 @@ class XmlAdapter(Adapter):
 
     def address(self) -> tuple[str, int] | None:
         return url_address(self.options.url)
+
+    def egress_targets(self) -> list[tuple[str, str, int]]:
+        xsd = self.options.xsd
+        fetched = xsd is not None and xsd.lower().startswith(("http://", "https://"))  # a file is not egress
+        return [url_target("url", self.options.url), *([url_target("xsd", xsd)] if fetched and xsd else [])]
 
     def close(self) -> None:
         self._session.close()
@@ -205,15 +224,26 @@ class Schema:
             raise ValueError(f"invalid XSD: {_first_error(exc.error_log) or exc}") from exc
 
     @classmethod
-    def from_file(cls, path: Path, *, source: str) -> Schema:
+    def from_file(cls, value: str, *, source: str) -> Schema:
+        """The schema in the file ``value`` names, within the local-file rules (``xsd``)."""
+        document = read_owner_file(
+            value, source=source, key="xsd", content_key="xsd_content", what="schema", max_bytes=XSD_MAX_BYTES
+        )
         try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ConfigError(source, "xsd", f"{path} cannot be read: {exc.strerror or exc}") from exc
-        try:
-            return cls.from_bytes(data)
+            return cls.from_bytes(document.content, max_bytes=XSD_MAX_BYTES)
         except ValueError as exc:
-            raise ConfigError(source, "xsd", f"{path}: {exc}") from exc
+            raise ConfigError(source, "xsd", f"{document.path}: {exc}") from exc
+
+    @classmethod
+    def from_content(cls, text: str, *, source: str) -> Schema:
+        """The schema uploaded with the adapter (``xsd_content``), as UTF-8 text."""
+        data = text.encode("utf-8")
+        if len(data) > XSD_MAX_BYTES:
+            raise ConfigError(source, "xsd_content", f"larger than {XSD_MAX_BYTES} bytes")
+        try:
+            return cls.from_bytes(data, max_bytes=XSD_MAX_BYTES)
+        except ValueError as exc:
+            raise ConfigError(source, "xsd_content", str(exc)) from exc
 
     def validate(self, root: etree._Element) -> None:
         with self._lock:
@@ -230,20 +260,3 @@ def _first_error(error_log: etree._ListErrorLog) -> str | None:
             message = message[:199] + "…"
         return f"{message} (line {entry.line})"
     return None
-
-
-def _is_url(value: str) -> bool:
-    return value.startswith(("http://", "https://"))
-
-
-def _resolve(value: str, source: str) -> Path:
-    """An ``xsd`` path: absolute as written, else relative to the adapter file's directory."""
-    path = Path(value)
-    if path.is_absolute():
-        return path
-    base = current_source_dir()
-    if base is None:
-        raise ConfigError(
-            source, "xsd", "a relative path needs an adapter file to be relative to; use an absolute path or a URL"
-        )
-    return base / path

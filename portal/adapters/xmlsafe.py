@@ -18,11 +18,16 @@ xml_huge_tree=False)`` (see :mod:`portal.adapters.soap`).
 
 from __future__ import annotations
 
+import codecs
+from functools import lru_cache
+
 from lxml import etree, html
 
 from portal.errors import BackendProtocolError
 
 DEFAULT_MAX_BYTES = 2_000_000
+#: HTML elements whose text is never page text: removed by :func:`parse_html` before anything reads the page.
+NOT_PAGE_TEXT = ("script", "style", "template")
 
 
 class UnsafeXml(BackendProtocolError):
@@ -99,6 +104,8 @@ def parse_html(data: bytes, *, encoding: str | None = None, max_bytes: int = DEF
             data.decode(encoding)
         except UnicodeDecodeError as exc:
             raise BackendProtocolError(f"page is not valid {encoding} (byte {exc.start}): wrong charset") from exc
+        except UnicodeError as exc:  # codecs such as punycode raise their own kind
+            raise BackendProtocolError(f"page cannot be read as {encoding}: wrong charset") from exc
         except LookupError as exc:
             raise BackendProtocolError(f"unknown charset {encoding!r}") from exc
     try:
@@ -107,7 +114,33 @@ def parse_html(data: bytes, *, encoding: str | None = None, max_bytes: int = DEF
         raise BackendProtocolError(f"page could not be read: {_first_line(exc)}") from exc
     except LookupError as exc:  # an unknown charset name
         raise BackendProtocolError(f"unknown charset {encoding!r}") from exc
+    # Program text, style sheets and inert templates are not what the page shows: their text
+    # must never end up inside a field value or a table cell (the tail after them is page text).
+    etree.strip_elements(root, *NOT_PAGE_TEXT, with_tail=False)
     return root
+
+
+@lru_cache(maxsize=64)  # asked for every page whose Content-Type names a charset
+def html_parser_charset(encoding: str) -> str | None:
+    """The name under which the HTML parser reads ``encoding`` (a charset Python knows), or ``None``.
+
+    libxml2 and Python spell charsets differently ("latin-1" is Python's only,
+    "euc_jp" is "EUC-JP" to libxml2); the same codec under another of its names will do.
+    """
+    try:
+        python_name = codecs.lookup(encoding).name
+    except LookupError:
+        return None
+    spellings = (encoding, python_name, python_name.replace("_", "-"), python_name.replace("_", "-").replace("-", ""))
+    for candidate in dict.fromkeys(spellings):
+        try:
+            if codecs.lookup(candidate).name != python_name:
+                continue
+            html.document_fromstring("<p>x</p>".encode(candidate), parser=make_html_parser(candidate))
+        except (LookupError, ValueError, etree.ParserError, etree.XMLSyntaxError):
+            continue
+        return candidate
+    return None
 
 
 def _refuse_dtd(root: etree._Element) -> None:

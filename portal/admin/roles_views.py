@@ -11,7 +11,7 @@ from wtforms.validators import Length, Optional
 
 from portal.db import get_session
 from portal.errors import InvalidDocument, RequestError
-from portal.rbac import roles
+from portal.rbac import permissions, roles
 from portal.rbac.decorators import require
 from portal.sso.identity import current_actor
 
@@ -48,7 +48,7 @@ def document_from_request(form: RoleForm, name: str) -> dict:
 def render(form: RoleForm, role, error: str | None = None, status: int = 200):
     document = roles.role_document(role) if role else {"permissions": [], "field_grants": {}}
     return render_template("admin/role_form.html", form=form, role=role, document=document, error=error,
-                           known=roles.KNOWN_PERMISSIONS, classes=SENSITIVITY_CLASSES,
+                           known=permissions.PERMISSIONS, classes=SENSITIVITY_CLASSES,
                            action_form=ActionForm()), status
 
 
@@ -80,7 +80,7 @@ def edit(name: str):
     if request.method == "GET":
         form.description.data = role.description
         form.content_rules.data = json.dumps(role.content_rules or [], indent=2, ensure_ascii=False)
-        known = set(roles.KNOWN_PERMISSIONS)
+        known = set(permissions.names())
         form.extra_permissions.data = ", ".join(p for p in role.permissions if p not in known)
     elif form.validate_on_submit():
         try:

@@ -10,9 +10,10 @@ from portal.audit import query, stats
 from portal.audit.export import csv_lines, event_document, jsonl_lines
 from portal.audit.record import Event, record
 from portal.db import get_database, get_session
-from portal.errors import RequestError, ResourceNotFound
+from portal.errors import RequestError
 from portal.rbac.decorators import require
 from portal.sso.identity import current_actor
+from portal.web import path_number
 
 bp = Blueprint("audit_api", __name__, url_prefix="/api/v1")
 
@@ -36,9 +37,7 @@ def list_events():
 @require("audit.read")
 def get_event(number: str):
     """One event by its sequence number (``seq``)."""
-    if not number.isdigit() or len(number) > 18:
-        raise ResourceNotFound(f"no audit event {number[:40]!r}: event numbers are positive integers")
-    return jsonify(event_document(query.get_event(get_session(), int(number))))
+    return jsonify(event_document(query.get_event(get_session(), path_number(number, "number"))))
 
 
 @bp.get("/audit/verify")

@@ -9,8 +9,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def init_app(app: Flask) -> None:
+    from portal.adapters.egress_settings import boundary_from_settings
     from portal.adapters.soap import set_cache_dir
-    from portal.catalog import api, views
+    from portal.catalog import api, egress_views, views
+    from portal.catalog.console import TestConsole
+    from portal.catalog.lifecycle import Lifecycle
     from portal.catalog.live import LiveCatalog
     from portal.catalog.service import CatalogService
     from portal.lookup.numbers import NumberPolicy
@@ -18,8 +21,19 @@ def init_app(app: Flask) -> None:
     settings = app.extensions["portal.settings"]
     # WSDLs are parsed once per process and kept on disk between runs.
     set_cache_dir(settings.data_dir / "cache")
-    live = LiveCatalog(settings.adapters_dir, grace_s=settings.lookup_deadline_s * 2)
+    # What every adapter may reach and use (portal.adapters.boundary), decided once by the settings.
+    boundary = boundary_from_settings(
+        settings,
+        credential_bindings=settings.adapters_credential_bindings,
+        regex_budget_s=settings.adapters_regex_budget_s,
+    )
+    app.extensions["portal.boundary"] = boundary
+    live = LiveCatalog(settings.adapters_dir, grace_s=settings.lookup_deadline_s * 2, boundary=boundary)
     app.extensions["portal.catalog"] = live
-    app.extensions["portal.catalog_service"] = CatalogService(live, NumberPolicy(settings.customer_number_pattern))
+    app.extensions["portal.catalog_service"] = CatalogService(live)
+    app.extensions["portal.catalog_lifecycle"] = Lifecycle(four_eyes=settings.adapters_four_eyes)
+    app.extensions["portal.catalog_console"] = TestConsole(live, NumberPolicy(settings.customer_number_pattern))
     app.register_blueprint(api.bp)
     app.register_blueprint(views.bp)
+    app.register_blueprint(egress_views.bp)
+    app.register_blueprint(egress_views.api_bp)

@@ -1,20 +1,38 @@
-"""``/api/v1/adapters``: the same document as the TOML file, as JSON (DESIGN §5)."""
+"""``/api/v1/adapters``: the same document as the TOML file, as JSON (DESIGN §5), and its lifecycle.
+
+Registering or changing a document makes a draft version; ``.../versions/<n>/approve``,
+``.../promote``, ``.../rollback``, ``.../retire`` and ``.../shadow`` take it live
+(docs/adapters.md, "How a version goes live"). The service checks who may do what.
+"""
 
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request, url_for
 
+from portal.catalog.console import TestConsole
+from portal.catalog.lifecycle import Lifecycle
+from portal.catalog.schemas import RollbackRequest, ShadowRequest, TestRequest
 from portal.catalog.service import CatalogService
+from portal.catalog.shadow import DEFAULT_WINDOW, shadow_report
 from portal.db import get_session
+from portal.errors import InvalidDocument
 from portal.rbac.decorators import require
 from portal.sso.identity import current_actor, current_operator
-from portal.web import created, json_object
+from portal.web import created, json_body, json_object, path_number
 
 bp = Blueprint("catalog_api", __name__, url_prefix="/api/v1/adapters")
 
 
 def catalog() -> CatalogService:
     return current_app.extensions["portal.catalog_service"]
+
+
+def lifecycle() -> Lifecycle:
+    return current_app.extensions["portal.catalog_lifecycle"]
+
+
+def console() -> TestConsole:
+    return current_app.extensions["portal.catalog_console"]
 
 
 @bp.get("")
@@ -54,14 +72,78 @@ def delete_adapter(adapter_id: str):
 @bp.get("/<adapter_id>/versions")
 @require()
 def adapter_versions(adapter_id: str):
-    return jsonify({"versions": catalog().history(get_session(), current_operator(), adapter_id)})
+    versions = catalog().history(get_session(), current_operator(), adapter_id)
+    return jsonify({"versions": [v.to_dict() for v in versions]})
 
 
 @bp.post("/<adapter_id>/test")
 @require()
 def test_adapter(adapter_id: str):
-    body = request.get_json(silent=True) or {}
-    number = str(body.get("number") or request.args.get("number") or "")
+    if not request.get_data() and request.args.get("number"):
+        body = TestRequest(number=request.args["number"])  # ?number= kept for curl users
+    else:
+        body = json_body(TestRequest)
     timeout = current_app.extensions["portal.settings"].lookup_deadline_s
-    report = catalog().test(get_session(), current_operator(), current_actor(), adapter_id, number, timeout)
+    report = console().test(get_session(), current_operator(), current_actor(), adapter_id, body.number, timeout,
+                            version=body.version)
     return jsonify(report.to_dict())
+
+
+@bp.post("/<adapter_id>/versions/<version>/approve")
+@require()
+def approve_version(adapter_id: str, version: str):
+    step = lifecycle().approve(get_session(), current_operator(), current_actor(), adapter_id, _version(version))
+    return jsonify(step.to_dict())
+
+
+@bp.post("/<adapter_id>/versions/<version>/promote")
+@require()
+def promote_version(adapter_id: str, version: str):
+    step = lifecycle().promote(get_session(), current_operator(), current_actor(), adapter_id, _version(version))
+    return jsonify(step.to_dict())
+
+
+@bp.post("/<adapter_id>/versions/<version>/retire")
+@require()
+def retire_version(adapter_id: str, version: str):
+    step = lifecycle().retire(get_session(), current_operator(), current_actor(), adapter_id, _version(version))
+    return jsonify(step.to_dict())
+
+
+@bp.post("/<adapter_id>/rollback")
+@require()
+def rollback_adapter(adapter_id: str):
+    body = json_body(RollbackRequest, optional=True)
+    step = lifecycle().rollback(get_session(), current_operator(), current_actor(), adapter_id, body.to_version)
+    return jsonify(step.to_dict())
+
+
+@bp.put("/<adapter_id>/shadow")
+@require()
+def start_shadow(adapter_id: str):
+    body = json_body(ShadowRequest)
+    step = lifecycle().shadow(get_session(), current_operator(), current_actor(), adapter_id, body.version)
+    return jsonify(step.to_dict())
+
+
+@bp.delete("/<adapter_id>/shadow")
+@require()
+def stop_shadow(adapter_id: str):
+    step = lifecycle().shadow(get_session(), current_operator(), current_actor(), adapter_id, None)
+    return jsonify(step.to_dict())
+
+
+@bp.get("/<adapter_id>/shadow")
+@require()
+def shadow_comparison(adapter_id: str):
+    """How a candidate agreed with the live version: ``?version=`` (default: the current candidate)."""
+    info = catalog().get(get_session(), current_operator(), adapter_id)
+    version = _version(request.args["version"]) if "version" in request.args else info.shadow_version
+    if version is None:
+        raise InvalidDocument("version", "no shadow run is chosen; name the candidate version")
+    window = _version(request.args.get("window", str(DEFAULT_WINDOW)), key="window", maximum=10_000)
+    return jsonify(shadow_report(get_session(), adapter_id, version, window).to_dict())
+
+
+def _version(text: str, key: str = "version", maximum: int = 1_000_000) -> int:
+    return path_number(text, key, maximum)

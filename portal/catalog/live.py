@@ -1,10 +1,17 @@
-"""The adapters in force right now: files loaded at start, plus those registered in the database.
+"""The adapters in force right now: files loaded at start, plus the *live* version of each registered one.
+
+A registered adapter reaches agents only through its live version (see
+:mod:`portal.catalog.lifecycle`); drafts and approved versions are built on
+demand by the test console. A *shadow* candidate, when an owner has chosen
+one, is built beside the live version and run on real lookups by
+:mod:`portal.catalog.shadow`, never shown to anyone.
 
 Several portal instances share one database, so each instance compares the
-catalogue's generation (the newest version row) on every lookup — one indexed
-query — and rebuilds only the adapters whose version changed. Unchanged
-adapters keep their connection pools and circuit breakers. Replaced adapters
-are closed after a grace period, so lookups still using them can finish.
+catalogue's generation (the newest version row and the newest lifecycle
+transition) on every lookup — one query — and rebuilds only the adapters whose
+live or shadow version changed. Unchanged adapters keep their connection pools
+and circuit breakers. Replaced adapters are closed after a grace period, so
+lookups still using them can finish.
 """
 
 from __future__ import annotations
@@ -13,13 +20,15 @@ import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session, aliased
 
 from portal.adapters.base import Adapter
+from portal.adapters.boundary import UNRESTRICTED, Boundary
 from portal.adapters.registry import build_adapter, load_adapter_dir
-from portal.catalog.models import AdapterVersion, StoredAdapter
+from portal.catalog.models import AdapterTransition, AdapterVersion, StoredAdapter
 from portal.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -33,8 +42,9 @@ class _Built:
 
 
 class LiveCatalog:
-    def __init__(self, adapters_dir: Path | str, grace_s: float = 10.0) -> None:
-        loaded = load_adapter_dir(adapters_dir)
+    def __init__(self, adapters_dir: Path | str, grace_s: float = 10.0, boundary: Boundary = UNRESTRICTED) -> None:
+        self.boundary = boundary
+        loaded = load_adapter_dir(adapters_dir, boundary)
         self.file_adapters: dict[str, Adapter] = {adapter.id: adapter for adapter in loaded.registry}
         self.file_sources: dict[str, str] = {a: loaded.registry.source_of(a) or "" for a in self.file_adapters}
         self.file_errors: list[ConfigError] = list(loaded.errors)
@@ -42,47 +52,73 @@ class LiveCatalog:
             log.error("adapter not loaded: %s", error.detail)
         self._grace_s = grace_s
         self._stored: dict[str, _Built] = {}
-        self._generation: int | None = -1
+        self._shadows: dict[str, _Built] = {}
+        self._generation: tuple[Any, ...] | None = None
         self._ordered: list[Adapter] = sorted(self.file_adapters.values(), key=lambda a: a.id)
         self._lock = threading.Lock()
 
     def adapters(self, session: Session) -> list[Adapter]:
         """Every adapter in force, ordered by id, after noticing changes made anywhere."""
-        generation = session.scalar(select(func.max(AdapterVersion.id)))
-        if generation != self._generation:
-            with self._lock:
-                if generation != self._generation:
-                    self._reload(session, generation)
+        self._refresh(session)
         return self._ordered
 
     def get(self, session: Session, adapter_id: str) -> Adapter | None:
         return next((a for a in self.adapters(session) if a.id == adapter_id), None)
 
+    def shadows(self, session: Session) -> dict[str, tuple[int, Adapter]]:
+        """Live adapter id -> (candidate version, candidate adapter) for every shadow run chosen by an owner."""
+        self._refresh(session)
+        return {key: (built.version, built.adapter) for key, built in self._shadows.items()
+                if built.adapter is not None and key in {a.id for a in self._ordered}}
+
+    def live_versions(self) -> dict[str, int]:
+        """Registered adapter id -> the version agents use now (as of the last refresh)."""
+        return {key: built.version for key, built in self._stored.items() if built.adapter is not None}
+
     def stored_errors(self) -> dict[str, ConfigError]:
-        """Stored documents that no longer build (e.g. a kind whose package was removed)."""
+        """Live documents that no longer build (e.g. a kind whose package was removed)."""
         return {key: built.error for key, built in self._stored.items() if built.error is not None}
+
+    def build_version(self, adapter_id: str, version: int, document: dict[str, Any]) -> Adapter:
+        """A throw-away adapter of one stored version (the test console); the caller closes it."""
+        return build_adapter(dict(document), source=f"adapter {adapter_id} v{version}", boundary=self.boundary)
 
     def close(self) -> None:
         with self._lock:
-            for adapter in [*self.file_adapters.values(), *(b.adapter for b in self._stored.values() if b.adapter)]:
+            built = [*self._stored.values(), *self._shadows.values()]
+            for adapter in [*self.file_adapters.values(), *(b.adapter for b in built if b.adapter)]:
                 adapter.close()
             self._stored.clear()
+            self._shadows.clear()
 
-    def _reload(self, session: Session, generation: int | None) -> None:
-        rows = {row.id: row for row in session.scalars(select(StoredAdapter))}
+    # -- keeping up with the database ----------------------------------------------------
+
+    def _refresh(self, session: Session) -> None:
+        generation = tuple(session.execute(select(
+            select(func.max(AdapterVersion.id)).scalar_subquery(),
+            select(func.max(AdapterTransition.id)).scalar_subquery(),
+        )).one())
+        if generation != self._generation:
+            with self._lock:
+                if generation != self._generation:
+                    self._reload(session, generation)
+
+    def _reload(self, session: Session, generation: tuple[Any, ...]) -> None:
+        live_doc, shadow_doc = aliased(AdapterVersion), aliased(AdapterVersion)
+        rows = session.execute(
+            select(StoredAdapter.id, StoredAdapter.live_version, live_doc.document,
+                   StoredAdapter.shadow_version, shadow_doc.document)
+            .outerjoin(live_doc, and_(live_doc.adapter_id == StoredAdapter.id,
+                                      live_doc.version == StoredAdapter.live_version))
+            .outerjoin(shadow_doc, and_(shadow_doc.adapter_id == StoredAdapter.id,
+                                        shadow_doc.version == StoredAdapter.shadow_version))
+        ).all()
         retired: list[Adapter] = []
-        fresh: dict[str, _Built] = {}
-        for adapter_id, row in rows.items():
-            current = self._stored.get(adapter_id)
-            if current is not None and current.version == row.version:
-                fresh[adapter_id] = current
-                continue
-            if current is not None and current.adapter is not None:
-                retired.append(current.adapter)
-            fresh[adapter_id] = self._build(row)
-        retired += [b.adapter for key, b in self._stored.items() if key not in rows and b.adapter is not None]
-        self._stored = fresh
-        stored = [b.adapter for key, b in fresh.items() if b.adapter is not None and key not in self.file_adapters]
+        live = {r[0]: (r[1], r[2]) for r in rows if r[1] is not None and r[2] is not None}
+        shadows = {r[0]: (r[3], r[4]) for r in rows if r[3] is not None and r[4] is not None}
+        self._stored = self._rebuild(self._stored, live, retired)
+        self._shadows = self._rebuild(self._shadows, shadows, retired)
+        stored = [b.adapter for key, b in self._stored.items() if b.adapter is not None and key not in self.file_adapters]
         self._ordered = sorted([*self.file_adapters.values(), *stored], key=lambda a: a.id)
         self._generation = generation
         if retired:
@@ -90,13 +126,26 @@ class LiveCatalog:
             timer.daemon = True
             timer.start()
 
-    @staticmethod
-    def _build(row: StoredAdapter) -> _Built:
+    def _rebuild(self, current: dict[str, _Built], wanted: dict[str, tuple[int, dict[str, Any]]],
+                 retired: list[Adapter]) -> dict[str, _Built]:
+        fresh: dict[str, _Built] = {}
+        for adapter_id, (version, document) in wanted.items():
+            built = current.get(adapter_id)
+            if built is not None and built.version == version:
+                fresh[adapter_id] = built
+                continue
+            if built is not None and built.adapter is not None:
+                retired.append(built.adapter)
+            fresh[adapter_id] = self._build(adapter_id, version, document)
+        retired += [b.adapter for key, b in current.items() if key not in wanted and b.adapter is not None]
+        return fresh
+
+    def _build(self, adapter_id: str, version: int, document: dict[str, Any]) -> _Built:
         try:
-            return _Built(row.version, build_adapter(dict(row.document), source=f"adapter {row.id}"), None)
+            return _Built(version, self.build_version(adapter_id, version, document), None)
         except ConfigError as exc:
-            log.error("stored adapter %s v%s not loaded: %s", row.id, row.version, exc.detail)
-            return _Built(row.version, None, exc)
+            log.error("stored adapter %s v%s not loaded: %s", adapter_id, version, exc.detail)
+            return _Built(version, None, exc)
 
 
 def _close_all(adapters: list[Adapter]) -> None:

@@ -1,36 +1,50 @@
-"""Adapters registered through the portal, and every version of them."""
+"""Adapters registered through the portal, every version of them, and how versions go live."""
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from typing import Any, Optional
 
-from sqlalchemy import JSON, DateTime, Index, String
+from sqlalchemy import JSON, BigInteger, DateTime, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.accounts.models import utcnow
-from portal.db import Base
+from portal.db import Base, utcnow
+
+BIGID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class VersionState(str, enum.Enum):
+    """Where one version of an adapter stands (docs/adapters.md, "How a version goes live")."""
+
+    DRAFT = "draft"  # saved by its owner; seen by nobody but the owners' test console and shadow runs
+    APPROVED = "approved"  # reviewed; may be promoted (again: a rollback promotes an earlier approved version)
+    LIVE = "live"  # the one version agents' lookups and quick channels use
+    RETIRED = "retired"  # never used again
 
 
 class StoredAdapter(Base):
-    """The current document of an adapter registered in the database."""
+    """An adapter registered in the database: its newest document, and which version is live."""
 
     __tablename__ = "stored_adapters"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     owner: Mapped[Optional[str]] = mapped_column(String(64), index=True)
-    document: Mapped[dict[str, Any]] = mapped_column(JSON)
-    version: Mapped[int] = mapped_column(default=1)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)  # the newest version's
+    version: Mapped[int] = mapped_column(default=1)  # the newest version
+    live_version: Mapped[Optional[int]] = mapped_column(default=None)
+    shadow_version: Mapped[Optional[int]] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_by: Mapped[str] = mapped_column(String(64))
 
 
 class AdapterVersion(Base):
-    """One change of a stored adapter: who, when, what. Kept after the adapter is deleted.
+    """One change of a stored adapter: who, when, what, and its state. Kept after the adapter is deleted.
 
-    The highest ``id`` doubles as the catalogue's generation: every portal
-    instance compares it to notice changes made through another instance.
+    The highest ``id`` (with the highest :class:`AdapterTransition` id) is the
+    catalogue's generation: every portal instance compares it to notice changes
+    made through another instance.
     """
 
     __tablename__ = "adapter_versions"
@@ -43,3 +57,40 @@ class AdapterVersion(Base):
     document: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
     changed_by: Mapped[str] = mapped_column(String(64))
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    state: Mapped[str] = mapped_column(String(16), default=VersionState.DRAFT.value)
+    approved_by: Mapped[Optional[str]] = mapped_column(String(64), default=None)
+    approved_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True), default=None)
+
+
+class AdapterTransition(Base):
+    """One lifecycle step: approve, promote, rollback, retire, shadow, unshadow."""
+
+    __tablename__ = "adapter_transitions"
+
+    id: Mapped[int] = mapped_column(BIGID, primary_key=True, autoincrement=True)
+    adapter_id: Mapped[str] = mapped_column(String(32), index=True)
+    action: Mapped[str] = mapped_column(String(16))
+    version: Mapped[Optional[int]]
+    previous_version: Mapped[Optional[int]]
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ShadowComparison(Base):
+    """How a candidate version's answer compared with the live one's for one real lookup.
+
+    Statuses and, per field, ``same``/``differs``/``missing``: never a value or a
+    customer number, so a shadow run stores nothing beyond what the audit log keeps.
+    """
+
+    __tablename__ = "shadow_comparisons"
+    __table_args__ = (Index("ix_shadow_comparisons_adapter_id_candidate_version", "adapter_id", "candidate_version"),)
+
+    id: Mapped[int] = mapped_column(BIGID, primary_key=True, autoincrement=True)
+    adapter_id: Mapped[str] = mapped_column(String(32))
+    candidate_version: Mapped[int]
+    live_version: Mapped[Optional[int]]
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    live_status: Mapped[str] = mapped_column(String(16))
+    candidate_status: Mapped[str] = mapped_column(String(16))
+    fields: Mapped[dict[str, str]] = mapped_column(JSON)

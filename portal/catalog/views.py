@@ -1,4 +1,5 @@
-"""Admin pages for adapters: list, register, edit as TOML, history, delete, and the test console."""
+"""Admin pages for adapters: list, register, edit as TOML, versions and how they go live, shadow
+comparisons, delete, and the test console."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ import tomllib
 import tomli_w
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask_wtf import FlaskForm
-from wtforms import StringField, TextAreaField
-from wtforms.validators import DataRequired, Length
+from wtforms import IntegerField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from portal.catalog.service import CatalogService
+from portal.catalog.console import TestConsole
+from portal.catalog.lifecycle import Lifecycle
+from portal.catalog.service import AdapterInfo, CatalogService
+from portal.catalog.shadow import shadow_report
 from portal.db import get_session
 from portal.errors import InvalidDocument, RequestError
 from portal.rbac.decorators import require
@@ -38,14 +42,37 @@ class DocumentForm(FlaskForm):
 
 class TestForm(FlaskForm):
     number = StringField("Customer number", validators=[DataRequired(), Length(max=40)])
+    version = IntegerField("Version", validators=[Optional(), NumberRange(min=1)])
 
 
 class DeleteForm(FlaskForm):
     pass
 
 
+class StepForm(FlaskForm):
+    """One lifecycle button (approve, promote, rollback, retire, shadow, unshadow): the CSRF token is all it carries."""
+
+
 def catalog() -> CatalogService:
     return current_app.extensions["portal.catalog_service"]
+
+
+def lifecycle() -> Lifecycle:
+    return current_app.extensions["portal.catalog_lifecycle"]
+
+
+def console() -> TestConsole:
+    return current_app.extensions["portal.catalog_console"]
+
+
+STEP_MESSAGES = {
+    "approve": "Version {version} approved.",
+    "promote": "Version {version} is live: agents use it from now on.",
+    "rollback": "Rolled back: version {version} is live again.",
+    "retire": "Version {version} retired.",
+    "shadow": "Version {version} now runs in shadow beside the live version.",
+    "unshadow": "Shadow run stopped.",
+}
 
 
 def parse_toml(text: str) -> dict:
@@ -74,7 +101,8 @@ def new():
             info = catalog().create(get_session(), current_operator(), current_actor(), parse_toml(form.document.data))
         except RequestError as exc:
             return render_template("admin/adapter_new.html", form=form, error=exc.detail), exc.http_status
-        flash(f"Adapter {info.id} registered (version {info.version}). Test it below.", "info")
+        flash(f"Adapter {info.id} registered as draft version {info.version}. Test it below, then ask for "
+              "approval: agents see it once it is approved and promoted.", "info")
         return redirect(url_for("catalog.show", adapter_id=info.id))
     return render_template("admin/adapter_new.html", form=form)
 
@@ -89,15 +117,14 @@ def show(adapter_id: str):
         try:
             info = catalog().update(get_session(), current_operator(), current_actor(), adapter_id,
                                     parse_toml(form.document.data))
-            flash(f"Saved as version {info.version}.", "info")
+            flash(f"Saved as draft version {info.version}; the live version is unchanged until it is "
+                  "approved and promoted.", "info")
             return redirect(url_for("catalog.show", adapter_id=adapter_id))
         except RequestError as exc:
             status, error = exc.http_status, exc.detail
     elif not form.is_submitted():
         form.document.data = tomli_w.dumps(info.document)
-    return render_template("admin/adapter.html", info=info, form=form, error=error, test_form=TestForm(),
-                           delete_form=DeleteForm(), report=None,
-                           history=catalog().history(get_session(), current_operator(), adapter_id)), status
+    return _page(info, form, error=error, test_form=TestForm()), status
 
 
 @bp.post("/<adapter_id>/test")
@@ -109,14 +136,46 @@ def test(adapter_id: str):
     if test_form.validate():
         timeout = current_app.extensions["portal.settings"].lookup_deadline_s
         try:
-            report = catalog().test(get_session(), current_operator(), current_actor(), adapter_id,
-                                    test_form.number.data, timeout)
+            report = console().test(get_session(), current_operator(), current_actor(), adapter_id,
+                                    test_form.number.data, timeout, version=test_form.version.data)
         except RequestError as exc:
             error, status = exc.detail, exc.http_status
     form = DocumentForm(formdata=None, document=tomli_w.dumps(info.document))
+    return _page(info, form, error=error, test_form=test_form, report=report), status
+
+
+@bp.post("/<adapter_id>/versions/<int:version>/<any(approve, promote, retire, shadow):step>")
+@bp.post("/<adapter_id>/<any(rollback, unshadow):step>")
+@require()
+def lifecycle_step(adapter_id: str, step: str, version: int | None = None):
+    """One lifecycle button; the service decides who may press it."""
+    if not StepForm().validate():
+        flash("The form expired; please try again.", "error")
+        return redirect(url_for("catalog.show", adapter_id=adapter_id))
+    session, operator, actor = get_session(), current_operator(), current_actor()
+    try:
+        if step == "rollback":
+            done = lifecycle().rollback(session, operator, actor, adapter_id)
+        elif step == "unshadow":
+            done = lifecycle().shadow(session, operator, actor, adapter_id, None)
+        elif step == "shadow":
+            done = lifecycle().shadow(session, operator, actor, adapter_id, version)
+        else:
+            done = getattr(lifecycle(), step)(session, operator, actor, adapter_id, version)
+    except RequestError as exc:
+        info = catalog().get(session, operator, adapter_id)
+        form = DocumentForm(formdata=None, document=tomli_w.dumps(info.document))
+        return _page(info, form, error=exc.detail, test_form=TestForm()), exc.http_status
+    flash(STEP_MESSAGES[step].format(version=done.version), "info")
+    return redirect(url_for("catalog.show", adapter_id=adapter_id))
+
+
+def _page(info: AdapterInfo, form: DocumentForm, *, error: str | None, test_form: TestForm, report=None) -> str:
+    session = get_session()
+    shadow = shadow_report(session, info.id, info.shadow_version) if info.shadow_version else None
     return render_template("admin/adapter.html", info=info, form=form, error=error, test_form=test_form,
-                           delete_form=DeleteForm(), report=report,
-                           history=catalog().history(get_session(), current_operator(), adapter_id)), status
+                           delete_form=DeleteForm(), step_form=StepForm(), report=report, shadow=shadow,
+                           four_eyes=lifecycle().four_eyes)
 
 
 @bp.post("/<adapter_id>/delete")

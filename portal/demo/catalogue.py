@@ -73,3 +73,20 @@ def get_spec(system_id: str) -> SystemSpec:
         if spec.id == system_id:
             return spec
     raise KeyError(f"no simulated system {system_id!r} (known: {', '.join(SYSTEM_IDS)})")
+
+
+def egress_allow(host: str = "127.0.0.1") -> list[dict[str, object]]:
+    """The ``[egress] allow`` rule of the demo: its systems' ports on ``host`` and nothing else there.
+
+    The systems' data ports and the socket systems' screens; not the fault-injection
+    port, not the portal's own. ``portal demo`` and the tests use it.
+    """
+    ports = sorted({port for spec in SYSTEMS for port in (spec.port, spec.ui_port)})
+    ranges: list[list[int]] = []
+    for port in ports:
+        if ranges and ranges[-1][1] == port - 1:
+            ranges[-1][1] = port
+        else:
+            ranges.append([port, port])
+    text = ",".join(str(low) if low == high else f"{low}-{high}" for low, high in ranges)
+    return [{"name": "simulated back office", "hosts": [host], "ports": text}]

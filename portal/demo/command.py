@@ -46,9 +46,13 @@ def demo_command(host: str, port: int, backoffice: bool, reset_passwords: bool) 
         os.environ.setdefault(f"PORTAL_CRED_{system_id.upper()}_USERNAME", username)
         os.environ.setdefault(f"PORTAL_CRED_{system_id.upper()}_PASSWORD", password)
 
+    from portal.demo.catalogue import egress_allow
+
     try:
-        # Plain HTTP on loopback: a Secure cookie would never come back.
-        app = create_app({"session_cookie_secure": False})
+        # Plain HTTP on loopback: a Secure cookie would never come back. Adapters may reach the simulated
+        # back office and nothing else on loopback, and never this portal itself.
+        app = create_app({"session_cookie_secure": False, "egress_allow": egress_allow(),
+                          "serve_addresses": [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]})
     except PortalError as exc:
         raise click.ClickException(exc.detail) from exc
     settings = app.extensions["portal.settings"]

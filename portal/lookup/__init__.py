@@ -11,6 +11,7 @@ def init_app(app: Flask) -> None:
     import atexit
 
     from portal.adapters.fanout import make_executor
+    from portal.catalog.shadow import ShadowRunner
     from portal.lookup import api, views
     from portal.lookup.numbers import NumberPolicy
     from portal.lookup.service import LookupService
@@ -19,11 +20,15 @@ def init_app(app: Flask) -> None:
     executor = make_executor(settings.fanout_workers)
     atexit.register(executor.shutdown, wait=False, cancel_futures=True)
 
+    shadow = ShadowRunner(app.extensions["portal.catalog"], executor, app.extensions["portal.db"].sessions,
+                          settings.lookup_deadline_s)
+    app.extensions["portal.shadow"] = shadow
     app.extensions["portal.lookup"] = LookupService(
         catalog=app.extensions["portal.catalog"],
         executor=executor,
         deadline_s=settings.lookup_deadline_s,
         numbers=NumberPolicy(settings.customer_number_pattern),
+        shadow=shadow,
     )
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)

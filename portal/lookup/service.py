@@ -19,6 +19,7 @@ from portal.adapters.base import Adapter, SystemResult
 from portal.adapters.fanout import fan_out
 from portal.audit.record import Actor, Event, record
 from portal.catalog.live import LiveCatalog
+from portal.catalog.shadow import ShadowRunner
 from portal.errors import BackendError, PermissionDenied, ResourceNotFound
 from portal.lookup.numbers import NumberPolicy
 from portal.rbac.policy import permits
@@ -77,11 +78,13 @@ class QuickChannel:
 
 
 class LookupService:
-    def __init__(self, catalog: LiveCatalog, executor: Executor, deadline_s: float, numbers: NumberPolicy) -> None:
+    def __init__(self, catalog: LiveCatalog, executor: Executor, deadline_s: float, numbers: NumberPolicy,
+                 shadow: ShadowRunner | None = None) -> None:
         self.catalog = catalog
         self.executor = executor
         self.deadline_s = deadline_s
         self.numbers = numbers
+        self.shadow = shadow
 
     def visible_adapters(self, operator: Operator, session: Session) -> list[Adapter]:
         return [
@@ -124,6 +127,8 @@ class LookupService:
                      "withheld": [r.result.system_id for r in redacted if not r.visible]},
         ))
         session.commit()
+        if self.shadow is not None:
+            self.shadow.after_lookup(session, number, adapters, results)
         return CustomerView(customer=number, elapsed_ms=elapsed_ms, correlation_id=correlation_id, systems=systems,
                             withheld=sum(not r.visible for r in redacted))
 

@@ -15,7 +15,7 @@ from portal.monitor.models import MaintenanceWindow
 from portal.monitor.views import adapter_or_404, systems_in_force
 from portal.rbac.decorators import require
 from portal.sso.identity import current_actor, current_operator
-from portal.web import created, json_object
+from portal.web import created, json_object, path_number
 
 bp = Blueprint("monitor_api", __name__, url_prefix="/api/v1")
 
@@ -80,6 +80,4 @@ def cancel_window(number: str):
 
 
 def window_number(text: str) -> int:
-    if not text.isdigit() or len(text) > 18:
-        raise ResourceNotFound(f"no maintenance window {text[:20]!r}: windows are numbered 1, 2, ...")
-    return int(text)
+    return path_number(text, "window")

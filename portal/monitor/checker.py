@@ -104,7 +104,8 @@ class HealthChecker:
         next_at = dict(session.execute(select(SystemHealth.system_id, SystemHealth.next_probe_at)).all())
         due = []
         for adapter in adapters:
-            kind = adapter.config.probe.kind_for(adapter.config.kind)
+            kind = adapter.config.probe.kind_for(adapter.config.kind,
+                                                 has_description=adapter.service_description_url() is not None)
             if not adapter.config.enabled or kind == "none":
                 continue
             when = next_at.get(adapter.id)

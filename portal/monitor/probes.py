@@ -15,6 +15,10 @@ adapter's ``[probe]`` table (:meth:`ProbeSpec.kind_for`):
   ``not_found`` both prove the system answers; error, timeout and unavailable do not.
   It calls :meth:`Adapter.lookup` directly, not through the circuit breaker, so the
   monitor sees the system itself and its probes never open or close the breaker.
+
+``connect`` and ``wsdl`` obey the adapter's egress policy like its lookups do
+(:mod:`portal.adapters.egress`): a refused destination is never contacted, and
+the observation says why.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import time
 from datetime import datetime, timezone
 
 from portal.adapters.base import Adapter, LookupContext, Status
+from portal.adapters.boundary import Scope, running
+from portal.adapters.egress import EgressRefused, open_connection
 from portal.adapters.httpclient import make_session, request
 from portal.adapters.xmlsafe import parse_xml
 from portal.errors import BackendError, BackendProtocolError
@@ -63,9 +69,15 @@ def _connect(adapter: Adapter, timeout_s: float, started: float) -> Observation:
     address = adapter.address()
     if address is None:
         return _failed("connect", started, "error", "the adapter names no address to connect to")
+    policy = adapter.boundary.egress
     try:
-        with socket.create_connection(address, timeout=timeout_s):
-            pass
+        if policy is None:
+            sock = socket.create_connection(address, timeout=timeout_s)
+        else:  # the adapter's own egress rules hold for its probe too: checked after resolution
+            sock = open_connection(policy.resolve_and_check(*address, adapter.config.owner), timeout_s)
+        sock.close()
+    except EgressRefused as exc:
+        return _failed("connect", started, exc.result_status, exc.detail)
     except (socket.timeout, TimeoutError):
         return _failed("connect", started, "timeout", f"no connection within {timeout_s:g} s")
     except ConnectionRefusedError:
@@ -82,7 +94,9 @@ def _wsdl(adapter: Adapter, timeout_s: float, started: float) -> Observation:
     context = LookupContext(deadline=time.monotonic() + timeout_s, budget=timeout_s)
     session = make_session(pool_maxsize=1)
     try:
-        answer = request(session, "GET", url, context, max_bytes=WSDL_MAX_BYTES, record=False)
+        # As the adapter's scope: its egress policy checks every connection (and redirect) of the fetch.
+        with running(Scope(adapter.boundary, adapter.id, adapter.config.owner)):
+            answer = request(session, "GET", url, context, max_bytes=WSDL_MAX_BYTES, record=False)
     except BackendError as exc:
         return _failed("wsdl", started, exc.result_status, exc.detail)
     finally:

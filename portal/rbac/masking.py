@@ -1,21 +1,24 @@
-"""Masking of sensitive field values (``keep_last:4`` and friends)."""
+"""Masking of sensitive field values (``keep_last:4`` and friends).
+
+The grammar is :mod:`portal.adapters.masks`, shared with the adapter document's
+validation, so a rule that registered is a rule this module can apply.
+"""
 
 from __future__ import annotations
 
+from portal.adapters.masks import EXPECTED, MASK_CHAR, parse_mask
 from portal.errors import ConfigError
 
-MASK_CHAR = "•"
+__all__ = ["MASK_CHAR", "apply_mask"]
 
 
 def apply_mask(value: str | None, rule: str) -> str | None:
     """Mask ``value`` by ``rule``: ``keep_last:N``, ``keep_first:N`` or ``all``."""
     if value is None:
         return None
-    name, _, arg = rule.partition(":")
-    if name == "all":
-        return MASK_CHAR * min(len(value), 8)
-    if name in ("keep_last", "keep_first") and arg.isdigit():
-        keep = min(int(arg), len(value) // 2)
-        hidden = MASK_CHAR * (len(value) - keep)
-        return hidden + value[len(value) - keep:] if name == "keep_last" else value[:keep] + hidden
-    raise ConfigError("mask", rule, "expected keep_last:N, keep_first:N or all")
+    try:
+        mask = parse_mask(rule)
+    except ValueError:
+        # Documents are checked when they load; this is only reached by a rule from elsewhere.
+        raise ConfigError("mask", rule, EXPECTED) from None
+    return mask.apply(value)

@@ -104,6 +104,11 @@ class AccessPolicy:
     def permits(self, permission: str) -> bool:
         return permits(self.permissions, permission)
 
+    @property
+    def looks_up(self) -> bool:
+        """True when some role grants customer lookups (and so field grants and content rules apply)."""
+        return bool(self._data_roles)
+
     def field(self, sensitivity: str) -> Decision:
         """The most permissive of the lookup roles' grants for this sensitivity class."""
         grants = [role.field_action(sensitivity) for role in self._data_roles]

@@ -71,3 +71,43 @@ def redact(policy: AccessPolicy, config: AdapterConfig, result: SystemResult) ->
         result=replace(result, fields=fields, tables=tables, raw_excerpt=None),
         visible=True, masked=masked, hidden=hidden, rows_withheld=withheld_rows, explanations=explanations,
     )
+
+
+CONSOLE_HIDDEN_MASK = "all"
+
+
+def redact_for_console(policy: AccessPolicy, config: AdapterConfig, result: SystemResult) -> Redacted:
+    """The adapters' test console: never more than the tester's own lookup would show.
+
+    A tester who looks customers up sees what their lookup shows: content rules
+    withhold the system or rows, masked fields stay masked — and a field their
+    lookup would hide appears fully masked (``••••``), so that the owner can see
+    the adapter found *something* without seeing it. A tester without any
+    lookup role (an admin, a system owner) sees ``public`` fields and every
+    other value fully masked, table cells included. The raw answer is never
+    part of this: it is shown only to holders of ``adapters.raw``.
+    """
+    if policy.looks_up:
+        base = redact(policy, config, result)
+        if not base.visible:
+            return base
+        fields, masked = dict(base.result.fields), list(base.masked)
+        for name in base.hidden:
+            value = result.fields.get(name)
+            if value is not None:
+                fields[name] = apply_mask(str(value), CONSOLE_HIDDEN_MASK)
+                masked.append(name)
+        return replace(base, result=replace(base.result, fields=fields), masked=masked, hidden=[])
+    fields, masked = {}, []
+    for name, value in result.fields.items():
+        spec = config.fields.get(name)
+        if value is None or (spec is not None and spec.sensitivity == "public"):
+            fields[name] = value
+        else:
+            fields[name] = apply_mask(str(value), CONSOLE_HIDDEN_MASK)
+            masked.append(name)
+    tables = {table: [{column: apply_mask(str(v), CONSOLE_HIDDEN_MASK) if v is not None else None
+                       for column, v in row.items()} for row in rows]
+              for table, rows in result.tables.items()}
+    return Redacted(result=replace(result, fields=fields, tables=tables, raw_excerpt=None), visible=True,
+                    masked=masked)

@@ -16,19 +16,15 @@ from portal.accounts.admin import ensure_an_admin
 from portal.accounts.models import Role, User
 from portal.audit.record import Actor, Event, record
 from portal.errors import Conflict, InvalidDocument, ResourceNotFound
+from portal.rbac import permissions
 from portal.rbac.rules import parse_content_rules, parse_field_grants
 
 ROLE_NAME = re.compile(r"^[a-z][a-z0-9_-]{1,63}$")
 PERMISSION = re.compile(r"^[a-z*][a-z0-9_*-]*(\.[a-z0-9_*-]+)*$")
 KEYS = {"name", "description", "permissions", "field_grants", "content_rules"}
 
-# The permission picker offers these; `system.<id>.view|open` are added per adapter.
-KNOWN_PERMISSIONS = (
-    "customer.lookup", "customer.reveal", "system.*.view", "system.*.open",
-    "users.manage", "roles.manage", "adapters.manage", "adapters.own",
-    "audit.read", "audit.export", "stats.read", "monitor.read",
-    "monitor.manage",
-)
+# The permission picker offers the registry's names; `system.<id>.view|open` may be added per adapter.
+KNOWN_PERMISSIONS = permissions.names()
 
 
 def role_document(role: Role) -> dict[str, Any]:

@@ -18,10 +18,13 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from portal.accounts.service import Operator
+from portal.adapters.boundary import Boundary
+from portal.adapters.secrets import describe_binding
 from portal.audit.record import Actor, Event, record
 from portal.catalog.live import LiveCatalog
 from portal.errors import InvalidDocument, PermissionDenied, ResourceNotFound
 from portal.rbac.policy import permits
+from portal.sso.credential_bindings import SystemCredentials, describe_systems, entry_binding
 from portal.sso.handoff import SERVICE_ACCOUNT, CredentialVault
 
 MANAGE_ALL, MANAGE_OWN = "adapters.manage", "adapters.own"
@@ -38,6 +41,17 @@ class CredentialEntry:
     operator: str  # a portal username, or ``*``: the system's service account
     login_username: str
     updated_at: float
+    # A service account is adapters' credential set NAME (the system id in upper case), bound to
+    # "system:<id>" or "team:<team>"; a per-operator entry serves the form-mode quick channel only (None).
+    credential: str | None = None
+    bound_to: str | None = None
+
+    @property
+    def binding(self) -> str:
+        """For people: ``COMPLAINTS, bound to system complaints`` or ``form-mode sign-in only``."""
+        if self.credential is None or self.bound_to is None:
+            return "form-mode sign-in only"
+        return f"{self.credential}, bound to {describe_binding(self.bound_to)}"
 
     @property
     def updated(self) -> str:
@@ -47,13 +61,16 @@ class CredentialEntry:
     def to_dict(self) -> dict[str, Any]:
         return {"system": self.system, "system_name": self.system_name, "operator": self.operator,
                 "login_username": self.login_username,
-                "updated_at": datetime.fromtimestamp(self.updated_at, timezone.utc).isoformat()}
+                "updated_at": datetime.fromtimestamp(self.updated_at, timezone.utc).isoformat(),
+                "credential": self.credential, "bound_to": self.bound_to}
 
 
 class CredentialAdmin:
-    def __init__(self, vault: CredentialVault, catalog: LiveCatalog) -> None:
+    def __init__(self, vault: CredentialVault, catalog: LiveCatalog, boundary: Boundary | None = None) -> None:
         self.vault = vault
         self.catalog = catalog
+        # The adapters' boundary holds the credential bindings; without one, every name is its system's.
+        self.boundary = boundary if boundary is not None else Boundary(guarded=True)
 
     def manageable(self, session: Session, operator: Operator) -> dict[str, str]:
         """id -> name of the systems whose credentials ``operator`` may manage."""
@@ -63,8 +80,14 @@ class CredentialAdmin:
     def listing(self, session: Session, operator: Operator) -> list[CredentialEntry]:
         systems = self.manageable(session, operator)
         return [CredentialEntry(row["system"], systems[row["system"]], row["operator"], row["login_username"],
-                                row["updated_at"])
+                                row["updated_at"], *entry_binding(self.boundary, row["system"], row["operator"]))
                 for row in self.vault.listing(session) if row["system"] in systems]
+
+    def bindings(self, session: Session, operator: Operator) -> list[SystemCredentials]:
+        """Per system ``operator`` manages: the credential sets its adapter may use, and where each comes from."""
+        systems = self.manageable(session, operator)
+        adapters = [a for a in self.catalog.adapters(session) if a.id in systems]
+        return describe_systems(self.boundary, adapters, self.vault.listing(session))
 
     def store(self, session: Session, operator: Operator, actor: Actor, system_id: str, for_operator: str,
               document: Any) -> CredentialEntry:

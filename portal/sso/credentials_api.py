@@ -15,15 +15,18 @@ bp = Blueprint("credentials_api", __name__, url_prefix="/api/v1/sso/credentials"
 
 def credentials() -> CredentialAdmin:
     # Built per request: the catalogue is set up after sign-in, and both are shared objects anyway.
-    return CredentialAdmin(current_app.extensions["portal.credentials"], current_app.extensions["portal.catalog"])
+    return CredentialAdmin(current_app.extensions["portal.credentials"], current_app.extensions["portal.catalog"],
+                           current_app.extensions.get("portal.boundary"))
 
 
 @bp.get("")
 @require()
 def list_credentials():
     session, operator = get_session(), current_operator()
-    return jsonify({"credentials": [e.to_dict() for e in credentials().listing(session, operator)],
-                    "systems": credentials().manageable(session, operator)})
+    admin = credentials()
+    return jsonify({"credentials": [e.to_dict() for e in admin.listing(session, operator)],
+                    "systems": admin.manageable(session, operator),
+                    "bindings": [s.to_dict() for s in admin.bindings(session, operator)]})
 
 
 @bp.put("/<system_id>/<operator>")

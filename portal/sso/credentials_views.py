@@ -31,8 +31,9 @@ class RemoveForm(FlaskForm):
 
 def _page(form: CredentialForm, error: str | None = None, status: int = 200):
     session, operator = get_session(), current_operator()
+    admin = credentials()
     return render_template("admin/credentials.html", form=form, error=error, remove_form=RemoveForm(),
-                           entries=credentials().listing(session, operator)), status
+                           entries=admin.listing(session, operator), bindings=admin.bindings(session, operator)), status
 
 
 def _form() -> CredentialForm:

@@ -17,6 +17,7 @@ from portal.sso.forms import LoginForm, LogoutForm, TotpForm
 from portal.sso.identity import client_addr, current_actor, current_operator, end_session, start_session
 from portal.sso.sessions import remaining
 from portal.web import csrf
+from portal.rbac.decorators import public
 
 bp = Blueprint("sso", __name__)
 
@@ -32,6 +33,7 @@ def _ext(name: str):
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@public("the sign-in page")
 def login():
     form = LoginForm()
     providers = _ext("portal.oidc").providers if "portal.oidc" in current_app.extensions else []
@@ -111,6 +113,7 @@ def _pending_user() -> User | None:
 
 
 @bp.route("/login/totp", methods=["GET", "POST"])
+@public("the second step of signing in: the password was checked, the session is not signed in yet")
 def login_totp():
     user = _pending_user()
     if user is None:
@@ -122,6 +125,7 @@ def login_totp():
 
 
 @bp.route("/login/totp/enrol", methods=["GET", "POST"])
+@public("enrolling a second factor during sign-in, before the session is signed in; the view checks the pending login or the operator itself")
 def totp_enrol():
     """Enrolment during sign-in (a role requires a second factor) or, signed in, from the account menu."""
     operator = current_operator()
@@ -186,6 +190,7 @@ def _enrol_context(user: User, confirm: bool) -> dict:
 
 
 @bp.route("/logout", methods=["GET", "POST"])
+@public("signing out must work for an expired session too")
 def logout():
     form = LogoutForm()
     if current_operator() is None:
@@ -201,6 +206,7 @@ def logout():
 
 
 @bp.get("/session/status")
+@public("tells the idle-timeout warning whether the session still exists; answers nothing else")
 def session_status():
     """Seconds left, for the idle warning; reading it does not extend the session."""
     g.session_no_touch = True
@@ -213,6 +219,7 @@ def session_status():
 
 
 @bp.post("/session/keepalive")
+@public("extends a signed-in session; does nothing for anyone else")
 def session_keepalive():
     """"Stay signed in": any request extends the session; this one does nothing else (CSRF-checked)."""
     if current_operator() is None:
@@ -222,6 +229,7 @@ def session_keepalive():
 
 
 @bp.get("/.well-known/jwks.json")
+@public("the public keys back-office systems verify hand-off tokens with")
 def jwks():
     response = jsonify({"keys": _ext("portal.keyring").published()})
     response.headers["Cache-Control"] = "public, max-age=60"
@@ -230,6 +238,7 @@ def jwks():
 
 @bp.post("/sso/handoff/redeem")
 @csrf.exempt
+@public("back-office systems redeem a one-time hand-off token; the token is the credential")
 def redeem_handoff():
     """A system redeems a hand-off token once (form or JSON field ``token``, optional ``audience``)."""
     from portal.sso.handoff import HandoffRefused

@@ -1,5 +1,7 @@
 """`portal users import FILE [--apply] [--mapping FILE] [--encoding utf-8|gbk]`: report and exit codes."""
 
+import json
+
 import pytest
 from click.testing import CliRunner
 
@@ -14,7 +16,8 @@ def portal_cli(app, settings_overrides, monkeypatch):
     """Run `portal ...` against the test database (``app`` has migrated it)."""
     for key, value in settings_overrides.items():
         if key != "testing":
-            monkeypatch.setenv(f"PORTAL_{key.upper()}", str(value))
+            text = json.dumps(value) if isinstance(value, (list, dict)) else str(value)  # lists: JSON (egress_allow)
+            monkeypatch.setenv(f"PORTAL_{key.upper()}", text)
     runner = CliRunner()
 
     def invoke(*args: str):

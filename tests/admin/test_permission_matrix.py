@@ -4,18 +4,16 @@ import os
 
 import pytest
 
+from portal.rbac import permissions
 from portal.rbac.policy import permits
 
 ROLES = ["agent", "supervisor", "admin", "auditor", "system_owner"]
-BUILTIN_PERMISSIONS = {
-    "agent": {"customer.lookup", "system.*.view", "system.*.open"},
-    "supervisor": {"customer.lookup", "customer.reveal", "system.*.view", "system.*.open"},
-    "admin": {"users.manage", "roles.manage", "adapters.manage", "monitor.read", "monitor.manage", "stats.read"},
-    "auditor": {"audit.read", "audit.export", "stats.read"},
-    "system_owner": {"adapters.own", "monitor.read"},
-}
+BUILTIN_PERMISSIONS = permissions.builtin_grants()
+# Permissions no route requires by itself; where each one is tested instead.
+NOT_A_ROUTE = {"adapters.raw": "the test console's raw answer: tests/catalog/test_lifecycle.py",
+               "system.*.view": "one panel of the combined view each: tests/rbac/test_data_layers.py"}
 ANY = None  # any signed-in operator
-ADAPTER_READERS = ("adapters.manage", "adapters.own")
+ADAPTER_READERS = ("adapters.manage", "adapters.own", "adapters.approve")
 
 # (method, path, JSON body, permission(s) needed — any of them). Requests are chosen so that an allowed
 # caller gets a harmless answer (400/404/409/422 or a page), never a change to the data.
@@ -28,7 +26,15 @@ API = [
     ("PUT", "/api/v1/adapters/boss", {}, ADAPTER_READERS),
     ("DELETE", "/api/v1/adapters/nosuch", None, ADAPTER_READERS),
     ("GET", "/api/v1/adapters/boss/versions", None, ADAPTER_READERS),
-    ("POST", "/api/v1/adapters/boss/test", {"number": "x"}, ("adapters.manage",)),  # boss belongs to no test team
+    # boss belongs to no team of the matrix's owner: admins and approvers may test it
+    ("POST", "/api/v1/adapters/boss/test", {"number": "x"}, ("adapters.manage", "adapters.approve")),
+    ("POST", "/api/v1/adapters/nosuch/versions/1/approve", None, ("adapters.approve",)),
+    ("POST", "/api/v1/adapters/nosuch/versions/1/promote", None, ADAPTER_READERS),
+    ("POST", "/api/v1/adapters/nosuch/versions/1/retire", None, ADAPTER_READERS),
+    ("POST", "/api/v1/adapters/nosuch/rollback", {}, ADAPTER_READERS),
+    ("PUT", "/api/v1/adapters/nosuch/shadow", {"version": 1}, ADAPTER_READERS),
+    ("DELETE", "/api/v1/adapters/nosuch/shadow", None, ADAPTER_READERS),
+    ("GET", "/api/v1/adapters/boss/shadow", None, ADAPTER_READERS),
     ("GET", "/api/v1/users", None, ("users.manage",)),
     ("POST", "/api/v1/users", {}, ("users.manage",)),
     ("GET", "/api/v1/users/nosuch", None, ("users.manage",)),
@@ -57,6 +63,7 @@ API = [
     # The maintenance service decides: monitor.manage, or adapters.own for one's own systems ({} is a 422).
     ("POST", "/api/v1/monitor/maintenance", {}, ("monitor.manage", "adapters.own")),
     ("DELETE", "/api/v1/monitor/maintenance/999", None, ("monitor.manage", "adapters.own")),
+    ("GET", "/api/v1/egress", None, ("adapters.manage",)),
     ("GET", "/api/v1/sso/credentials", None, ADAPTER_READERS),
     # boss belongs to no team of the matrix's owner: only adapters.manage reaches the service's checks
     ("PUT", "/api/v1/sso/credentials/boss/*", {}, ("adapters.manage",)),
@@ -70,6 +77,7 @@ PAGES = [
     ("/admin/adapters/new", ADAPTER_READERS),
     ("/admin/adapters/boss", ADAPTER_READERS),
     ("/admin/credentials", ADAPTER_READERS),
+    ("/admin/egress", ("adapters.manage",)),
     ("/admin/users", ("users.manage",)),
     ("/admin/users/new", ("users.manage",)),
     ("/admin/users/matrix-admin", ("users.manage",)),
@@ -98,6 +106,7 @@ def portal(tmp_path_factory, reset_postgres):
     """One portal with one operator (session and token) per built-in role, shared by the matrix."""
     from portal import create_app, migrate
     from portal.accounts.service import create_user, issue_token
+    from tests.conftest import demo_egress_allow
     from portal.db import get_database
 
     tmp = tmp_path_factory.mktemp("matrix")
@@ -105,7 +114,8 @@ def portal(tmp_path_factory, reset_postgres):
     if os.environ.get("PORTAL_DATABASE_URL"):
         reset_postgres(url)
     app = create_app({"testing": True, "database_url": url, "data_dir": str(tmp), "secret_key": "matrix",
-                      "session_cookie_secure": False, "adapters_dir": "config/adapters"})
+                      "session_cookie_secure": False, "adapters_dir": "config/adapters",
+                      "egress_allow": demo_egress_allow()})
     tokens, clients = {}, {}
     with app.app_context():
         migrate.upgrade(get_database().engine)
@@ -125,6 +135,13 @@ def portal(tmp_path_factory, reset_postgres):
     yield app, tokens, clients
     app.extensions["portal.catalog"].close()
     app.extensions["portal.db"].dispose()
+
+
+def test_every_registered_permission_is_in_the_matrix():
+    in_matrix = {p for *_, needed in [*API, *PAGES] if needed for p in needed}
+    covered = {name for name in permissions.names()
+               if any(permits([name], wanted) or permits([wanted], name) for wanted in in_matrix)}
+    assert set(permissions.names()) - covered == set(NOT_A_ROUTE)
 
 
 def test_builtin_roles_match_the_matrix(portal):

@@ -96,7 +96,7 @@ def test_one_event(client, auditor, log, db):
     body = client.get(f"/api/v1/audit/{seq}", headers=auditor).get_json()
     assert body["target"] == "boss.id_number" and body["seq"] == seq
     assert client.get("/api/v1/audit/999999", headers=auditor).status_code == 404
-    assert client.get("/api/v1/audit/abc", headers=auditor).status_code == 404
+    assert client.get("/api/v1/audit/abc", headers=auditor).status_code == 422  # not an event number at all
 
 
 def test_verify_reports_and_is_audited(client, auditor, log, db):

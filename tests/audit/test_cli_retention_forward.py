@@ -19,7 +19,8 @@ from portal.cli import main
 def run(settings_overrides, monkeypatch, app):
     for key, value in settings_overrides.items():
         if key != "testing":
-            monkeypatch.setenv(f"PORTAL_{key.upper()}", str(value))
+            text = json.dumps(value) if isinstance(value, (list, dict)) else str(value)  # lists: JSON (egress_allow)
+            monkeypatch.setenv(f"PORTAL_{key.upper()}", text)
     runner = CliRunner()
 
     def invoke(*args):

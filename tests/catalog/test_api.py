@@ -1,6 +1,5 @@
 """System owners register, test and maintain adapters through the API; agents then see them."""
 
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -13,26 +12,9 @@ KNOWN = "13800000000"
 
 
 def loyalty_copy(**changes) -> dict:
-    document = tomllib.loads((REPO / "config/adapters/loyalty.toml").read_text())
-    document.update(id="points2", name="Points (registered)", owner="marketing-team")
-    document.update(changes)
-    return document
+    from tests.catalog.conftest import loyalty_document
 
-
-@pytest.fixture
-def tokens(app, make_user):
-    """API tokens for an agent, an admin, and two system owners of different teams."""
-    from portal.accounts.service import create_user, issue_token
-
-    made = {}
-    with app.extensions["portal.db"].session() as session:
-        for name, role, teams in [("agent1", "agent", []), ("admin1", "admin", []),
-                                  ("mkt", "system_owner", ["marketing-team"]),
-                                  ("bill", "system_owner", ["billing-team"])]:
-            create_user(session, name, "a long password", [role], teams=teams)
-            _, made[name] = issue_token(session, name)
-        session.commit()
-    return made
+    return loyalty_document(**changes)
 
 
 def call(client, method, path, token, **kwargs):
@@ -45,22 +27,28 @@ def events(db, action):
 
 
 @pytest.mark.backoffice
-def test_owner_registers_tests_and_agents_see_it(client, tokens, backoffice, db):
+def test_owner_registers_tests_and_agents_see_it_once_live(client, tokens, backoffice, db, go_live):
     created = call(client, "POST", "/api/v1/adapters", tokens["mkt"], json=loyalty_copy())
     assert created.status_code == 201, created.get_json()
     assert created.headers["Location"] == "/api/v1/adapters/points2"
     body = created.get_json()
     assert body["source"] == "database" and body["version"] == 1 and body["editable"] is True
+    assert body["state"] == "draft" and body["live_version"] is None
     assert body["document"]["url"] == "http://127.0.0.1:8207/member"
 
     tested = call(client, "POST", "/api/v1/adapters/points2/test", tokens["mkt"], json={"number": KNOWN})
     assert tested.status_code == 200
-    result = tested.get_json()["result"]
-    assert result["status"] == "ok" and result["fields"]["tier"]
-    assert "<html" in result["raw_excerpt"].lower()
+    report = tested.get_json()
+    result = report["result"]
+    assert result["status"] == "ok" and result["fields"]["tier"]  # tier is public: shown to its owner
+    assert "raw_excerpt" not in result and report["raw_allowed"] is False  # owners hold no adapters.raw
     [event] = events(db, "adapter.test")
     assert (event.actor, event.target, event.customer, event.outcome) == ("mkt", "points2", KNOWN, "ok")
 
+    draft_view = call(client, "GET", f"/api/v1/customers/{KNOWN}", tokens["agent1"]).get_json()
+    assert "points2" not in {s["system_id"] for s in draft_view["systems"]}  # a draft is seen by no agent
+
+    go_live(client, "points2")
     view = call(client, "GET", f"/api/v1/customers/{KNOWN}", tokens["agent1"]).get_json()
     systems = {s["system_id"]: s for s in view["systems"]}
     assert len(systems) == 13 and systems["points2"]["status"] == "ok"
@@ -159,7 +147,7 @@ def test_versions_disable_delete_and_history(client, tokens, db):
     assert again.status_code == 201 and again.get_json()["version"] == 4
 
 
-def test_changes_reach_other_portal_instances(app, settings_overrides, client, tokens):
+def test_changes_reach_other_portal_instances(app, settings_overrides, client, tokens, go_live):
     from portal import create_app
 
     other = create_app(settings_overrides).test_client()
@@ -170,7 +158,13 @@ def test_changes_reach_other_portal_instances(app, settings_overrides, client, t
     assert "points2" in {a["id"] for a in listed}
     live = other.application.extensions["portal.catalog"]
     with other.application.extensions["portal.db"].session() as session:
+        assert "points2" not in {a.id for a in live.adapters(session)}  # a draft
+    go_live(client, "points2")
+    with other.application.extensions["portal.db"].session() as session:
         assert "points2" in {a.id for a in live.adapters(session)}
+    call(client, "POST", "/api/v1/adapters/points2/versions/1/retire", tokens["mkt"])
+    with other.application.extensions["portal.db"].session() as session:
+        assert "points2" not in {a.id for a in live.adapters(session)}
 
 
 @pytest.mark.backoffice

@@ -37,7 +37,8 @@ def test_owner_lists_registers_and_edits(client, signed_in_owner, csrf):
     response = register(client, csrf, points_toml())
     assert response.status_code == 302 and response.headers["Location"] == "/admin/adapters/points2"
     page = client.get("/admin/adapters/points2").get_data(as_text=True)
-    assert "version 1, changed by mkt" in page and "Save as a new version" in page
+    assert "newest version 1, changed by mkt" in page and "Save as a new version" in page
+    assert "not live</strong>: agents do not see this system" in page
 
     edited = points_toml(name="Points club")
     response = client.post("/admin/adapters/points2", data={"document": edited, "csrf_token": csrf(page)})
@@ -45,6 +46,7 @@ def test_owner_lists_registers_and_edits(client, signed_in_owner, csrf):
     page = client.get("/admin/adapters/points2").get_data(as_text=True)
     assert "Points club" in page and "version 2" in page
     assert page.count("<td>mkt</td>") == 2  # two versions in the history
+    assert page.count('<span class="badge state-draft">draft</span>') == 2
 
 
 def test_broken_toml_and_bad_keys_are_shown_and_the_text_kept(client, signed_in_owner, csrf):
@@ -57,14 +59,40 @@ def test_broken_toml_and_bad_keys_are_shown_and_the_text_kept(client, signed_in_
 
 
 @pytest.mark.backoffice
-def test_test_console_shows_fields_and_raw_answer(client, signed_in_owner, csrf, backoffice):
+def test_test_console_shows_masked_fields_and_no_raw_answer_to_owners(client, signed_in_owner, csrf, backoffice):
+    from portal.demo.data import loyalty
+
     register(client, csrf, points_toml())
     page = client.get("/admin/adapters/points2").get_data(as_text=True)
     response = client.post("/admin/adapters/points2/test", data={"number": KNOWN, "csrf_token": csrf(page)})
     result = response.get_data(as_text=True)
     assert response.status_code == 200
-    assert 'badge status-ok' in result and "Raw answer (excerpt)" in result
+    assert 'badge status-ok' in result and "Raw answer" not in result
+    assert "shown only to holders of adapters.raw" in result and "Masked for your roles: member_name" in result
+    assert loyalty(KNOWN).name not in result  # the member's name is PII: masked for an owner
+
+
+@pytest.mark.backoffice
+def test_test_console_shows_the_raw_answer_to_holders_of_adapters_raw(client, app, login, csrf, backoffice, db):
+    from sqlalchemy import select
+
+    from portal.accounts.service import create_user
+    from portal.audit.models import AuditEvent
+    from portal.audit.record import Actor
+    from portal.rbac import roles
+
+    roles.create(db, Actor("setup"), {"name": "raw_reader", "permissions": ["adapters.raw"]})
+    create_user(db, "rawadmin", "a long password", ["admin", "raw_reader"])
+    db.commit()
+    assert login("rawadmin", "a long password").status_code == 302
+    page = client.get("/admin/adapters/loyalty").get_data(as_text=True)
+    response = client.post("/admin/adapters/loyalty/test", data={"number": KNOWN, "csrf_token": csrf(page)})
+    result = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Raw answer (excerpt; this view is audited)" in result
     assert "&lt;html" in result.lower()  # the raw answer is escaped, never rendered
+    db.expire_all()
+    [event] = db.scalars(select(AuditEvent).where(AuditEvent.action == "adapter.raw_view")).all()
+    assert (event.actor, event.target, event.customer) == ("rawadmin", "loyalty", KNOWN)
 
 
 def test_file_adapter_page_is_read_only(client, signed_in_owner):

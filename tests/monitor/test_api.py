@@ -149,11 +149,11 @@ def test_agents_may_not_open_or_cancel_windows(client, bearer):
     assert client.delete("/api/v1/monitor/maintenance/1", headers=agent).status_code == 403
 
 
-@pytest.mark.parametrize("number", ["999", "abc"])
-def test_an_unknown_window_is_404(client, bearer, number):
+@pytest.mark.parametrize(("number", "status"), [("999", 404), ("abc", 422), ("²", 422)])
+def test_an_unknown_window_is_404_and_a_malformed_number_422(client, bearer, number, status):
     admin = bearer("admin")
-    assert client.delete(f"/api/v1/monitor/maintenance/{number}", headers=admin).status_code == 404
-    assert client.get(f"/api/v1/monitor/maintenance/{number}", headers=admin).status_code == 404
+    assert client.delete(f"/api/v1/monitor/maintenance/{number}", headers=admin).status_code == status
+    assert client.get(f"/api/v1/monitor/maintenance/{number}", headers=admin).status_code == status
 
 
 def test_with_redis_the_monitor_lease_is_read_from_redis(app, settings_overrides, make_user):

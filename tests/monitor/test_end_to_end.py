@@ -9,6 +9,7 @@ the hysteresis sends nothing, and a maintenance window silences a real outage un
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -173,7 +174,8 @@ def test_two_monitor_processes_send_one_down_and_one_recovered_message_per_recip
     environment.update(alert_environment(smtp_receiver, sms_receiver, **FAST))
     environment.update(PORTAL_DATABASE_URL=settings_overrides["database_url"],
                        PORTAL_DATA_DIR=str(tmp_path / "monitor-var"), PORTAL_SECRET_KEY="monitor-test-secret",
-                       PORTAL_ADAPTERS_DIR=str(adapters_dir), PORTAL_LOG_LEVEL="INFO")
+                       PORTAL_ADAPTERS_DIR=str(adapters_dir), PORTAL_LOG_LEVEL="INFO",
+                       PORTAL_EGRESS_ALLOW=json.dumps(settings_overrides["egress_allow"]))
     if lease_store:
         environment["PORTAL_REDIS_URL"] = lease_store
     monitors = [start_monitor(environment, tmp_path / f"monitor-{n}.log") for n in (1, 2)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from portal.cli import main
+from tests.conftest import demo_egress_allow
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -39,7 +41,9 @@ def environment(settings_overrides, tmp_path, tcp_server, unused_port):
     adapters.mkdir()
     (adapters / "alpha.toml").write_text(ADAPTER.format(id="alpha", name="Alpha", port=tcp_server[1]))
     (adapters / "beta.toml").write_text(ADAPTER.format(id="beta", name="Beta", port=unused_port))
-    env = {f"PORTAL_{key.upper()}": str(value) for key, value in settings_overrides.items() if key != "testing"}
+    env = {f"PORTAL_{key.upper()}": str(value) for key, value in settings_overrides.items()
+           if key not in ("testing", "egress_allow")}
+    env["PORTAL_EGRESS_ALLOW"] = json.dumps(demo_egress_allow(tcp_server[1], unused_port))
     env["PORTAL_ADAPTERS_DIR"] = str(adapters)
     env["PORTAL_REDIS_URL"] = ""
     return env

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 
 import pytest
 
+from portal.adapters.boundary import UNRESTRICTED
 from portal.monitor.probes import run_probe, wsdl_problem
 
 
@@ -14,6 +16,8 @@ class Addressed:
     """The smallest adapter the connect and wsdl probes need."""
 
     id = "bare"
+    boundary = UNRESTRICTED  # built outside the portal: no egress policy
+    config = SimpleNamespace(owner=None)
 
     def __init__(self, address=None, url=None):
         self._address, self._url = address, url
@@ -109,6 +113,12 @@ def test_every_demo_system_passes_its_own_probe(backoffice, demo_adapters):
         assert seen is not None and seen.ok, (adapter.id, kind, seen)
     assert demo_adapters["boss"].config.probe.kind_for("soap") == "wsdl"
     assert demo_adapters["loyalty"].config.probe.kind_for("html") == "canary"
+
+
+def test_a_soap_system_with_an_uploaded_wsdl_is_probed_by_connecting(demo_adapters):
+    """An uploaded WSDL (``wsdl_content``) leaves no service description URL to fetch."""
+    probe = demo_adapters["boss"].config.probe
+    assert probe.kind_for("soap", has_description=False) == "connect"
 
 
 @pytest.mark.backoffice
