@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -43,9 +43,9 @@ ACTIONS = ([("customer.lookup", 0.62), ("system.open", 0.15), ("customer.reveal"
 def generate(count: int, seed: int = 7):
     rnd = random.Random(seed)
     actors = [f"agent{i:03d}" for i in range(200)]
-    start = datetime.now(timezone.utc) - timedelta(days=30)
+    start = datetime.now(UTC) - timedelta(days=30)
     step = timedelta(days=30) / count
-    names, weights = zip(*ACTIONS)
+    names, weights = zip(*ACTIONS, strict=True)
     prev = GENESIS
     for seq in range(1, count + 1):
         action = rnd.choices(names, weights)[0]
@@ -118,7 +118,7 @@ def queries(url: str, repeats: int) -> list[tuple[str, float, float]]:
 
     engine = make_engine(url)
     rnd = random.Random(11)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     day = lambda d: (now - timedelta(days=d)).strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
     cases = {
         "newest page, no filter": lambda: {},
@@ -245,7 +245,7 @@ def main() -> None:
             print(f"  {label:32} {p50:8.1f} {p95:8.1f}")
         print(f"  worst p95 {worst:.1f} ms; target 200 ms: ratio {worst / 200:.2f}")
 
-        tenth = (datetime.now(timezone.utc) - timedelta(days=27)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        tenth = (datetime.now(UTC) - timedelta(days=27)).strftime("%Y-%m-%dT%H:%M:%SZ")
         print("\nexport to JSON Lines (child process; peak RSS):")
         small = export(url, tenth)
         full = export(url, "-")

@@ -108,10 +108,10 @@ def unguard_patterns(adapter) -> int:
 
 def build_sets():
     from portal.adapters.boundary import UNRESTRICTED
-    from portal.demo.backoffice import DEMO_CREDENTIALS
     from portal.adapters.egress_settings import boundary_from_settings
     from portal.adapters.registry import load_adapter_dir
     from portal.config import load_settings
+    from portal.demo.backoffice import DEMO_CREDENTIALS
     from portal.demo.catalogue import egress_allow
 
     for name, (username, password) in DEMO_CREDENTIALS.items():  # the complaints system's service account

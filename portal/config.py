@@ -129,22 +129,11 @@ class Settings(BaseModel):
             _check_placeholders(template, SMS_BODY_PLACEHOLDERS)
         return value
 
-    @field_validator("oidc_providers", "alerts_sms_body", mode="before")
+    @field_validator("oidc_providers", "alerts_sms_body", "egress_allow", mode="before")
     @classmethod
     def _json_list(cls, value: Any) -> Any:
-        if isinstance(value, str):  # PORTAL_OIDC_PROVIDERS='[{"name": ...}]'
-            import json
-
-            try:
-                return json.loads(value)
-            except ValueError as exc:
-                raise ValueError(f"not valid JSON: {exc}") from exc
-        return value
-
-    @field_validator("egress_allow", mode="before")
-    @classmethod
-    def _egress_json(cls, value: Any) -> Any:
-        if isinstance(value, str):  # PORTAL_EGRESS_ALLOW='[{"hosts": ["10.0.0.7"], "ports": "8080"}]'
+        # PORTAL_OIDC_PROVIDERS='[{"name": ...}]', PORTAL_EGRESS_ALLOW='[{"hosts": ["10.0.0.7"], "ports": "8080"}]'
+        if isinstance(value, str):
             import json
 
             try:

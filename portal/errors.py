@@ -1,21 +1,37 @@
 """The portal's one exception hierarchy.
 
-::
+Every class the portal raises on purpose, where it lives, and what it becomes
+(the HTTP status of the problem document; for back-office errors, the panel's
+status). Classes defined in this module have no module named::
 
-    PortalError                      anything the portal raises on purpose
-    +-- ConfigError                  a setting or adapter file is wrong (file, key, reason)
-    +-- RequestError                 the caller's fault; mapped to 4xx
-    |   +-- InvalidCustomerNumber    400
-    |   +-- AuthenticationRequired   401
-    |   +-- PermissionDenied         403
-    |   +-- ResourceNotFound         404
-    |   +-- Conflict                 409
-    |   +-- InvalidDocument          422 (a submitted document is invalid: key and reason)
-    +-- BackendError                 one back-office system failed; becomes a SystemResult status
-        +-- BackendNotFound          the system does not know the customer   -> not_found
-        +-- BackendTimeout           no answer in time (safe to retry)       -> timeout
-        +-- BackendUnavailable       cannot connect / refused (safe to retry) -> unavailable
-        +-- BackendProtocolError     answered, but not something we can use -> error
+    PortalError                          anything the portal raises on purpose; 500
+    +-- ConfigError                      a setting or adapter file is wrong (file, key, reason); 500
+    |   +-- ChainError                   adapters.chain: a key chain that can never work (cycle, unknown upstream)
+    +-- RequestError                     the caller's fault; 400
+    |   +-- InvalidCustomerNumber        400
+    |   +-- InvalidFilter                audit.query: a bad audit filter (time, limit, text); 400
+    |   +-- AuthenticationRequired       401
+    |   |   +-- SignInRefused            sso.provisioning: an identity-provider sign-in refused (audited); 401
+    |   +-- PermissionDenied             403
+    |   +-- HandoffRefused               sso.handoff: a hand-off token that signs nobody in (reason); 403
+    |   +-- ResourceNotFound             404
+    |   +-- Conflict                     409
+    |   +-- InvalidDocument              422 (a submitted document is invalid: key and reason)
+    +-- BackendError                     one back-office system failed; becomes a SystemResult status; 502
+    |   +-- BackendNotFound              the system does not know the customer    -> not_found
+    |   +-- BackendTimeout               no answer in time (safe to retry)        -> timeout
+    |   +-- BackendUnavailable           cannot connect / refused (safe to retry) -> unavailable
+    |   |   +-- BulkheadFull             adapters.bulkhead: every slot of the adapter taken until the deadline
+    |   |   +-- CircuitOpen              adapters.resilience: the breaker refuses the call (retry later)
+    |   +-- BackendProtocolError         answered, but not something we can use   -> error
+    |   |   +-- EgressRefused            adapters.egress: a connection the egress policy does not allow
+    |   |   +-- UnsafeXml                adapters.xmlsafe: too large, a DTD or an entity declaration
+    |   +-- KeyUnavailable               adapters.chain: an upstream value the key needs is missing -> error
+    +-- AuditWriteError                  audit.record: the event could not be written, so nothing changes; 503
+    +-- VaultError                       sso.vault: a stored secret does not match the vault key; 500
+    +-- NoCredentials                    sso.handoff: no credentials to sign the operator in to a system; 409
+    +-- DeliveryError                    monitor.channels: an alert was not delivered (a later tick retries); 502
+    +-- TickConflict                     monitor.checker: another monitor recorded the tick meanwhile; 500
 
 Every class carries a machine-readable ``code``. ``BackendError`` subclasses say
 whether the failure is safe to retry for an idempotent read. Third-party

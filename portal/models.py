@@ -4,8 +4,19 @@ from portal.accounts.models import ApiToken, Role, User, user_roles  # noqa: F40
 from portal.audit.models import AuditAnchor, AuditChainHead, AuditEvent, AuditEventSystem  # noqa: F401
 from portal.catalog.models import AdapterTransition, AdapterVersion, ShadowComparison, StoredAdapter  # noqa: F401
 from portal.monitor.models import (  # noqa: F401
-    Alert, HealthCheck, MaintenanceWindow, MonitorLease, StateTransition, SystemHealth,
+    Alert,
+    HealthCheck,
+    MaintenanceWindow,
+    MonitorLease,
+    StateTransition,
+    SystemHealth,
 )
 from portal.sso.models import (  # noqa: F401
-    ExternalIdentity, LoginThrottle, RedeemedHandoff, SessionRow, SigningKey, SystemCredential, TotpFactor,
+    ExternalIdentity,
+    LoginThrottle,
+    RedeemedHandoff,
+    SessionRow,
+    SigningKey,
+    SystemCredential,
+    TotpFactor,
 )

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import current_app, g, jsonify, request
 from flask_wtf.csrf import CSRFProtect
 from pydantic import BaseModel, ValidationError
 
-from portal.errors import InvalidDocument
+from portal.errors import AuthenticationRequired, InvalidDocument
 from portal.rbac.policy import permits
+from portal.sso.identity import current_operator
 
 if TYPE_CHECKING:  # pragma: no cover
     from flask import Flask, Response
+
+    from portal.accounts.service import Operator
 
 csrf = CSRFProtect()
 
@@ -57,6 +60,18 @@ def _can(permission: str) -> bool:
     return operator is not None and permits(operator.permissions, permission)
 
 
+def signed_in() -> Operator:
+    """The operator of this request, for routes behind ``require()``.
+
+    ``require`` has refused anonymous callers already; this says so to the type checker (and to a
+    route that forgot its guard), where ``current_operator()`` may be ``None``.
+    """
+    operator = current_operator()
+    if operator is None:
+        raise AuthenticationRequired("sign in or send 'Authorization: Bearer <token>'")
+    return operator
+
+
 def json_object() -> dict:
     """The request's JSON body, which every write endpoint expects to be one object."""
     data = request.get_json(silent=True)
@@ -88,13 +103,25 @@ def json_body(model: type[Body], *, optional: bool = False) -> Body:
         data = {}
     if not isinstance(data, dict):
         raise InvalidDocument(None, "send a JSON object (Content-Type: application/json)")
+    return validated(model, data)
+
+
+def validated(model: type[Body], data: dict[str, Any]) -> Body:
+    """``data`` (a body, or values from the query string) checked by ``model``; a 422 names the first bad key."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        key = ".".join(str(part) for part in first["loc"]) or None
         reason = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
-        raise InvalidDocument(key, reason) from exc
+        raise InvalidDocument(error_key(first["loc"]), reason) from exc
+
+
+def error_key(loc: tuple[int | str, ...]) -> str | None:
+    """``("permissions", 0)`` -> ``permissions[0]``: the engine's way of naming a key (``fields.x.path``)."""
+    key = ""
+    for part in loc:
+        key += f"[{part}]" if isinstance(part, int) else f".{part}" if key else str(part)
+    return key or None
 
 
 def created(body: dict, location: str) -> Response:

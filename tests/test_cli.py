@@ -86,17 +86,15 @@ def test_backoffice_latency_option_rejects_bad_values(value):
     assert result.exit_code == 2 and "Invalid value" in result.output
 
 
-@pytest.mark.backoffice
-def test_backoffice_says_which_port_is_taken(backoffice):
-    # The test session's back office holds the ports, so a second one cannot start.
+def test_backoffice_says_which_port_is_taken(fixed_port_taken):
     result = CliRunner().invoke(main, ["backoffice"])
     assert result.exit_code == 1
     assert "cannot listen on port 8201" in result.output
     assert "Is another `portal demo` or `portal backoffice` running?" in result.output
 
 
-def test_adapters_check_names_file_key_and_reason(run, tmp_path):
-    good = REPO / "config" / "adapters" / "loyalty.toml"
+def test_adapters_check_names_file_key_and_reason(run, tmp_path, demo_adapters_dir):
+    good = demo_adapters_dir / "loyalty.toml"
     bad = tmp_path / "broken.toml"
     bad.write_text(good.read_text().replace('timeout_s = 2.0', 'timeout_s = "soon"'))
     result = run("adapters", "check", str(good), str(bad))
@@ -107,12 +105,12 @@ def test_adapters_check_names_file_key_and_reason(run, tmp_path):
 
 
 @pytest.mark.backoffice
-def test_adapters_add_then_test_from_the_cli(run, tmp_path, backoffice):
+def test_adapters_add_then_test_from_the_cli(run, tmp_path, backoffice, demo_adapters_dir):
     run("db", "upgrade")
     run("users", "create", "mkt", "--role", "system_owner", "--team", "marketing-team", "--password-stdin",
         input="a good long password\n")
     document = tmp_path / "points2.toml"
-    document.write_text((REPO / "config/adapters/loyalty.toml").read_text().replace('id = "loyalty"', 'id = "points2"'))
+    document.write_text((demo_adapters_dir / "loyalty.toml").read_text().replace('id = "loyalty"', 'id = "points2"'))
     result = run("adapters", "add", str(document), "--as", "mkt")
     assert result.exit_code == 0 and "registered points2 as draft version 1" in result.output
     result = run("adapters", "test", "points2", "13800000000", "--as", "mkt")

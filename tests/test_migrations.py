@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -42,14 +44,14 @@ def test_every_migration_goes_down_and_up_again(database_url):
 
 def test_adapters_registered_before_the_lifecycle_stay_live(database_url):
     """0007: an adapter saved before approvals existed was in force; it stays live, its older versions approved."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from sqlalchemy import text
 
     engine = create_engine(database_url)
     try:
         migrate.upgrade(engine, "0006")
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         with engine.begin() as connection:
             connection.execute(text(
                 "INSERT INTO stored_adapters (id, owner, document, version, created_at, updated_at, updated_by) "

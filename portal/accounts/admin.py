@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.accounts.models import Role, User
-from portal.accounts.passwords import MIN_PASSWORD_LENGTH, hash_password
+from portal.accounts.passwords import MIN_PASSWORD_LENGTH, passwords_for
 from portal.accounts.service import USERNAME, find_user
 from portal.audit.record import Actor, Event, record
 from portal.errors import Conflict, InvalidDocument, ResourceNotFound
@@ -66,11 +66,11 @@ def create(session: Session, actor: Actor, data: dict[str, Any]) -> User:
     user = User(username=username, display_name="", teams=[], enabled=True)
     _apply(session, user, {k: v for k, v in data.items() if k in EDITABLE})
     if data.get("password"):
-        user.password_hash = _hashed(data["password"])
+        user.password_hash = _hashed(session, data["password"])
     session.add(user)
     session.flush()
     record(session, actor, Event(action="user.create", target=username, details={"after": user_document(user)}))
-    session.commit()
+    session.flush()
     return user
 
 
@@ -85,7 +85,7 @@ def update(session: Session, actor: Actor, username: str, data: dict[str, Any]) 
         user.session_epoch += 1  # a disabled operator's open sessions end now
     record(session, actor, Event(action="user.update", target=username,
                                  details={"before": before, "after": user_document(user)}))
-    session.commit()
+    session.flush()
     return user
 
 
@@ -96,22 +96,22 @@ def delete(session: Session, actor: Actor, username: str) -> None:
     session.flush()
     ensure_an_admin(session)
     record(session, actor, Event(action="user.delete", target=username, details={"before": before}))
-    session.commit()
+    session.flush()
 
 
 def reset_password(session: Session, actor: Actor, username: str, password: str) -> None:
     user = get_user(session, username)
-    user.password_hash = _hashed(password)
+    user.password_hash = _hashed(session, password)
     user.session_epoch += 1  # whoever knew the old password is signed out
     record(session, actor, Event(action="user.password_reset", target=username))
-    session.commit()
+    session.flush()
 
 
 def end_sessions(session: Session, actor: Actor, username: str) -> None:
     user = get_user(session, username)
     user.session_epoch += 1
     record(session, actor, Event(action="user.sessions_end", target=username))
-    session.commit()
+    session.flush()
 
 
 def enabled_admins(session: Session) -> list[str]:
@@ -120,9 +120,8 @@ def enabled_admins(session: Session) -> list[str]:
 
 
 def ensure_an_admin(session: Session) -> None:
-    """Refuse (and so roll back) a change that leaves no enabled administrator."""
+    """Refuse a change that leaves no enabled administrator (the caller's unit of work rolls it back)."""
     if not enabled_admins(session):
-        session.rollback()
         raise Conflict("this would leave no enabled administrator; make another operator an admin first")
 
 
@@ -172,10 +171,10 @@ def _text(data: dict[str, Any], key: str, limit: int) -> str:
     return value.strip()
 
 
-def _hashed(password: Any) -> str:
+def _hashed(session: Session, password: Any) -> str:
     if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidDocument("password", f"at least {MIN_PASSWORD_LENGTH} characters")
-    return hash_password(password)
+    return passwords_for(session).hash(password)
 
 
 def _only_known(data: Any, allowed: set[str]) -> None:

@@ -72,9 +72,9 @@ def users_token(username: str) -> None:
 def _set_enabled(username: str, enabled: bool) -> None:
     from portal.accounts import admin
     from portal.audit.record import Actor
-    from portal.db import get_database
+    from portal.db import get_database, unit_of_work
 
-    with get_database().session() as session:
+    with unit_of_work(get_database()) as session:
         try:
             user = admin.update(session, Actor("cli"), username.lower(), {"enabled": enabled})
         except PortalError as exc:
@@ -126,12 +126,12 @@ def users_import(file: Path, apply: bool, mapping: Path | None, encoding: str) -
     """Import operators from a legacy system's CSV; prints the report, exits 1 on errors."""
     from portal.accounts.importer import ImportRequest, normalize_encoding, run_import
     from portal.audit.record import Actor
-    from portal.db import get_database
+    from portal.db import get_database, unit_of_work
 
     request = ImportRequest(data=file.read_bytes(), filename=file.name, encoding=normalize_encoding(encoding),
                             mapping=mapping.read_bytes() if mapping else None,
                             mapping_filename=mapping.name if mapping else "", apply=apply)
-    with get_database().session() as session:
+    with unit_of_work(get_database()) as session:
         try:
             report = run_import(session, Actor("cli"), request)
         except PortalError as exc:

@@ -15,18 +15,18 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from portal import clock
 from portal.accounts.admin import ADMIN_PERMISSION, EMAIL, PHONE  # the shapes the operator admin accepts
 from portal.accounts.import_csv import RoleMapping, decode, normalize_encoding, parse_mapping, read_rows, split_roles
 from portal.accounts.models import Role, User, user_roles
 from portal.accounts.service import USERNAME
-from portal.audit.record import Actor, Event, record
+from portal.audit.record import Actor, Event, record, record_refusal
 from portal.errors import Conflict, InvalidDocument
 from portal.rbac.policy import permits
 
@@ -294,7 +294,7 @@ def _keep_an_admin(lines: list[LineResult], wanted: dict[str, _State], directory
 # --- applying --------------------------------------------------------------------------------
 
 def run_import(session: Session, actor: Actor, request: ImportRequest) -> ImportReport:
-    """Plan, then (when asked and every line is valid) write; audited and committed either way."""
+    """Plan, then (when asked and every line is valid) write; audited either way (the caller commits)."""
     plan = plan_import(session, request)
     report, summary = plan.report, plan.report.summary
     details = {"file": request.filename, "file_sha256": report.file_sha256, "encoding": report.encoding,
@@ -302,19 +302,18 @@ def run_import(session: Session, actor: Actor, request: ImportRequest) -> Import
     target = request.filename[:200] or None  # the audit column's width; the details keep it whole
     if not request.apply:
         record(session, actor, Event(action="user.import_dry_run", target=target, details=details))
-        session.commit()
+        session.flush()
         return report
     if summary.error:
         # Nothing is written, but an attempt to apply is an operation auditors want to see.
-        record(session, actor, Event(action="user.import", outcome="refused", target=target, details=details))
-        session.commit()
+        record_refusal(session, actor, Event(action="user.import", outcome="refused", target=target,
+                                             details=details))
         return report
     try:
         _write(session, actor, plan)
         record(session, actor, Event(action="user.import", target=target, details=details))
-        session.commit()
+        session.flush()
     except IntegrityError as exc:
-        session.rollback()
         raise Conflict("an operator in the file was created or changed meanwhile; run the import again") from exc
     session.expire_all()  # bulk statements bypass the identity map
     return replace(report, applied=True)
@@ -323,7 +322,7 @@ def run_import(session: Session, actor: Actor, request: ImportRequest) -> Import
 def _write(session: Session, actor: Actor, plan: ImportPlan) -> None:
     directory, sha = plan.directory, plan.report.file_sha256
     by_name = {line.username: line for line in plan.report.lines if line.action in ("create", "update")}
-    now = datetime.now(timezone.utc)
+    now = clock.utcnow()
     new = [name for name in by_name if by_name[name].action == "create"]
     ids: dict[str, int] = {}
     if new:

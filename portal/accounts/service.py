@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal import clock
 from portal.accounts.models import ApiToken, Role, User
-from portal.accounts.passwords import MIN_PASSWORD_LENGTH, hash_password, needs_rehash, verify_password
+from portal.accounts.passwords import MIN_PASSWORD_LENGTH, passwords_for
 from portal.accounts.tokens import display_prefix, new_token, token_hash
 from portal.errors import RequestError, ResourceNotFound
 from portal.rbac.policy import AccessPolicy, RoleGrant
@@ -70,8 +71,8 @@ def create_user(
     missing = sorted(set(roles) - {role.name for role in found})
     if missing:
         raise RequestError(f"unknown role(s): {', '.join(missing)}")
-    user = User(username=username, display_name=display_name, password_hash=hash_password(password), roles=found,
-                teams=sorted(set(teams or ())))
+    user = User(username=username, display_name=display_name, password_hash=passwords_for(session).hash(password),
+                roles=found, teams=sorted(set(teams or ())))
     session.add(user)
     session.flush()
     return user
@@ -80,12 +81,13 @@ def create_user(
 def authenticate(session: Session, username: str, password: str) -> User | None:
     """The enabled user with this password, or None; always does the same work."""
     user = find_user(session, username)
-    ok = verify_password(user.password_hash if user else None, password)
+    passwords = passwords_for(session)
+    ok = passwords.verify(user.password_hash if user else None, password)
     if not (ok and user and user.enabled):
         return None
-    if needs_rehash(user.password_hash or ""):
-        user.password_hash = hash_password(password)
-    user.last_login_at = datetime.now(timezone.utc)
+    if passwords.needs_rehash(user.password_hash or ""):
+        user.password_hash = passwords.hash(password)
+    user.last_login_at = clock.utcnow()
     return user
 
 
@@ -104,13 +106,9 @@ def user_for_token(session: Session, token: str) -> User | None:
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash(token)))
     if row is None or row.revoked_at is not None or not row.user.enabled:
         return None
-    now = datetime.now(timezone.utc)
+    now = clock.utcnow()
     # A write on every API call would queue every call behind the database's write lock;
     # "last used" to the minute is what people need.
-    if row.last_used_at is None or now - _aware(row.last_used_at) > TOKEN_USE_RESOLUTION:
+    if row.last_used_at is None or now - row.last_used_at > TOKEN_USE_RESOLUTION:
         row.last_used_at = now
     return row.user
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)  # SQLite drops the zone

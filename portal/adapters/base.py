@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -181,7 +181,7 @@ class Adapter(ABC):
     def fetch(self, key: str, context: LookupContext) -> Extracted:
         """Ask the system about ``key``; raise a ``Backend*`` error on failure."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - an optional hook: kinds without pooled connections have nothing to close
         """Release pooled connections. Called when the registry is discarded."""
 
     def address(self) -> tuple[str, int] | None:
@@ -294,7 +294,11 @@ def url_address(url: str) -> tuple[str, int] | None:
     return parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 
-def render_key(template: str, key: str, escape=lambda s: s) -> str:
+def _as_is(text: str) -> str:
+    return text
+
+
+def render_key(template: str, key: str, escape: Callable[[str], str] = _as_is) -> str:
     """Fill ``{customer}`` in a request template; ``escape`` suits the wire format."""
     return template.replace("{customer}", escape(key))
 

@@ -12,6 +12,15 @@ may do is decided here, by admins, and enforced for every kind:
   configuration folder) may name files, and only inside that folder;
 * **regular expressions** run with a time budget (``regex_budget_s``).
 
+It also carries what the app lends its adapters, per app and never process-wide (two
+apps in one process, as in the tests, each keep their own):
+
+* **where service-account credentials come from** (``credentials``): the app's
+  encrypted store, read by :func:`portal.adapters.secrets.credentials`; without one,
+  the environment;
+* **where WSDLs are cached on disk** (``wsdl_cache_dir``): the app's data folder, read by
+  the soap kind (:mod:`portal.adapters.soapclient`).
+
 The boundary travels without any new constructor argument: the loader builds a
 kind inside :func:`building`, :class:`~portal.adapters.base.Adapter` keeps
 :func:`current_boundary` as ``adapter.boundary``, and
@@ -26,7 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +44,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from portal.adapters.egress import EgressPolicy
 
 DEFAULT_REGEX_BUDGET_S = 0.25
+
+Credentials = tuple[str, str]
+#: ``provider(name) -> (username, password) | None``; thread-safe and quick (lookups run on the fan-out pool).
+CredentialsProvider = Callable[[str], Credentials | None]
 
 
 @dataclass(frozen=True)
@@ -52,6 +65,10 @@ class Boundary:
     regex_budget_s: float = DEFAULT_REGEX_BUDGET_S
     #: True when this boundary is enforced (the portal's); False for :data:`UNRESTRICTED`.
     guarded: bool = False
+    #: Where service-account credentials are looked up (the app's store); ``None``: the environment.
+    credentials: CredentialsProvider | None = field(default=None, compare=False)
+    #: The folder fetched WSDL/XSD documents are kept in between runs; ``None``: no disk cache.
+    wsdl_cache_dir: Path | None = None
 
     def binding_of(self, credential: str) -> str:
         """``"system:<id>"`` or ``"team:<name>"``: who may use credential set ``credential``."""

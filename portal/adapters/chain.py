@@ -28,9 +28,10 @@ systems for a role, grant the role both.
 
 from __future__ import annotations
 
+import re
 import unicodedata
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 from portal.adapters.base import Adapter, Status, SystemResult
 from portal.adapters.config import CUSTOMER, PLACEHOLDER, REFERENCE, KeyReference
@@ -167,7 +168,7 @@ class LookupPlan:
 
 def plan_lookup(adapters: Sequence[Adapter]) -> LookupPlan:
     """Lenient planning for one lookup: upstreams that are absent are left to :func:`resolve_key` to report."""
-    index = {}
+    index: dict[str, int] = {}
     for i, adapter in enumerate(adapters):
         index.setdefault(adapter.id, i)
     upstreams = [tuple(index[up] for up in upstream_ids(a) if up in index) for a in adapters]
@@ -195,7 +196,7 @@ def resolve_key(template: str, customer: str, results_by_id: Mapping[str, System
     """
     names = names or {}
 
-    def fill(match) -> str:
+    def fill(match: re.Match[str]) -> str:
         name = match.group(1).strip()
         if name == CUSTOMER:
             return customer

@@ -16,8 +16,9 @@ from __future__ import annotations
 import functools
 import re
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -137,7 +138,7 @@ class ProbeSpec(_Strict):
     degraded_ms: int | None = Field(default=None, ge=1, le=600_000)
 
     @model_validator(mode="after")
-    def _canary_needs_number(self) -> "ProbeSpec":
+    def _canary_needs_number(self) -> ProbeSpec:
         if self.kind == "canary" and not self.number:
             raise ValueError("a canary probe needs the test customer's number: number = \"...\"")
         return self

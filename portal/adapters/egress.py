@@ -245,8 +245,8 @@ def is_ip_literal(host: str) -> bool:
 
 
 def _unmapped(ip: IPAddress) -> IPAddress:
-    if ip.version == 6 and ip.ipv4_mapped is not None:  # type: ignore[union-attr]
-        return ip.ipv4_mapped  # type: ignore[union-attr,return-value]
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
     return ip
 
 
@@ -256,7 +256,7 @@ def _embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
         return None
     if ip in _NAT64:
         return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return ip.sixtofour  # type: ignore[union-attr]
+    return ip.sixtofour
 
 
 @functools.lru_cache(maxsize=4096)  # pure, and asked at every connection

@@ -21,31 +21,35 @@ from __future__ import annotations
 
 import socket
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
-from urllib3.util.timeout import _DEFAULT_TIMEOUT
 
 from portal.adapters.boundary import active_scope
 from portal.adapters.egress import open_connection
 
+if TYPE_CHECKING:
+    _ConnectionBase = HTTPConnection  # what the mixin is mixed into, for the type checker
+else:
+    _ConnectionBase = object
 
-class _GuardedConnectionMixin:
+
+class _GuardedConnectionMixin(_ConnectionBase):
     """``_new_conn`` through the egress policy of the adapter running on this thread."""
 
     def _new_conn(self) -> socket.socket:
         scope = active_scope()
         policy = scope.boundary.egress if scope is not None else None
-        if policy is None:
-            return super()._new_conn()  # type: ignore[misc]
-        conn: Any = self
+        if scope is None or policy is None:
+            return super()._new_conn()
+        conn = self
         try:
-            destinations = policy.resolve_and_check(conn._dns_host, conn.port, scope.owner)  # type: ignore[union-attr]
-            timeout = socket.getdefaulttimeout() if conn.timeout is _DEFAULT_TIMEOUT else conn.timeout
-            sock = open_connection(destinations, timeout, conn.socket_options, conn.source_address)
+            destinations = policy.resolve_and_check(conn._dns_host, conn.port, scope.owner)
+            # urllib3 (>= 2) resolved its default timeout to socket.getdefaulttimeout() in __init__.
+            sock = open_connection(destinations, conn.timeout, conn.socket_options, conn.source_address)
         except socket.gaierror as exc:
             raise NameResolutionError(conn.host, conn, exc) from exc
         except TimeoutError as exc:

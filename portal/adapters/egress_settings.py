@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from portal.adapters.boundary import DEFAULT_REGEX_BUDGET_S, Boundary
+from portal.adapters.boundary import DEFAULT_REGEX_BUDGET_S, Boundary, CredentialsProvider
 from portal.adapters.egress import EgressPolicy, IPAddress, OwnAddress, is_ip_literal, parse_rules
 from portal.adapters.egress_check import ResolutionFailed, resolve_bounded
 
@@ -38,14 +38,21 @@ def boundary_from_settings(
     *,
     credential_bindings: Mapping[str, str] | None = None,
     regex_budget_s: float | None = None,
+    credentials: CredentialsProvider | None = None,
 ) -> Boundary:
-    """The guarded boundary of the app: the egress policy of ``settings`` plus ``own_addresses`` (``host:port``)."""
+    """The guarded boundary of the app: the egress policy of ``settings`` plus ``own_addresses`` (``host:port``).
+
+    ``credentials`` is the app's service-account store (``None``: the environment); WSDLs are
+    cached in ``<data_dir>/cache``. Both belong to this app's adapters only.
+    """
     return Boundary(
         egress=policy_from_settings(settings, own_addresses),
         credential_bindings=dict(credential_bindings or {}),
         config_dir=Path(settings.adapters_dir).resolve(),
         regex_budget_s=DEFAULT_REGEX_BUDGET_S if regex_budget_s is None else regex_budget_s,
         guarded=True,
+        credentials=credentials,
+        wsdl_cache_dir=(Path(settings.data_dir) / "cache").resolve(),
     )
 
 

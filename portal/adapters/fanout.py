@@ -31,7 +31,7 @@ import concurrent.futures as cf
 import logging
 import threading
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from portal.adapters import chain
 from portal.adapters.base import Adapter, Status, SystemResult, format_seconds

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,7 +75,7 @@ class HttpAnswer:
     """A fully read HTTP response."""
 
     status: int
-    headers: CaseInsensitiveDict
+    headers: CaseInsensitiveDict[str]
     content: bytes
     url: str
     encoding: str | None  # from the Content-Type header only; None lets a parser sniff
@@ -112,7 +112,8 @@ def request(
             params=params,
             data=data,
             headers=all_headers,
-            timeout=timeout,
+            # requests passes a urllib3 Timeout through as is (HTTPAdapter.send); its stubs list float/tuple only
+            timeout=timeout,  # type: ignore[arg-type]
             stream=True,
             allow_redirects=allow_redirects,
         )
@@ -231,10 +232,10 @@ def _connect_failure(causes: list[BaseException]) -> str:
     return "cannot connect"
 
 
-def _causes(exc: BaseException):
+def _causes(exc: BaseException) -> Iterator[BaseException]:
     """The exception, its ``__cause__``/``__context__`` chain and urllib3's ``reason``/args."""
     seen: set[int] = set()
-    stack = [exc]
+    stack: list[BaseException | None] = [exc]
     while stack:
         current = stack.pop()
         if current is None or id(current) in seen:

@@ -29,10 +29,11 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -143,7 +144,7 @@ def reset_kinds() -> None:
 # -- one adapter -------------------------------------------------------------------------
 
 
-def _options_for(source: str):
+def _options_for(source: str) -> Callable[[str], type[BaseModel] | None]:
     def lookup(kind: str) -> type[BaseModel] | None:
         problems = kind_problems()
         if kind in problems:
@@ -316,9 +317,9 @@ def load_adapter_dir(path: Path | str, boundary: Boundary = UNRESTRICTED) -> Loa
             log.warning("adapter file rejected: %s", exc)
             errors.append(exc)
             _close_quietly(adapter)
-    for exc in registry.check_chains():
-        log.warning("adapter file rejected: %s", exc)
-        errors.append(exc)
+    for problem in registry.check_chains():
+        log.warning("adapter file rejected: %s", problem)
+        errors.append(problem)
     return LoadedAdapters(registry, errors)
 
 

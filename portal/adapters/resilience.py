@@ -35,8 +35,9 @@ import random
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any
 
 from portal.adapters.base import Adapter, Status, SystemResult
 from portal.adapters.bulkhead import Bulkhead, BulkheadFull  # noqa: F401  (part of this module's API)

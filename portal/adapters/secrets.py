@@ -16,27 +16,26 @@ adapter whose fetch is running on this thread — so an adapter built without th
 check (a file deployed before a binding changed) still cannot post another
 system's password.
 
-The lookup is pluggable. By default it reads ``PORTAL_CRED_<NAME>_USERNAME`` and
-``PORTAL_CRED_<NAME>_PASSWORD`` from the environment; the app installs its
-encrypted store with :func:`set_credentials_provider`. A provider is a callable
-``provider(name) -> (username, password) | None``; it must be thread-safe
-(lookups run on the fan-out pool) and quick.
+The lookup is pluggable, per app. By default it reads ``PORTAL_CRED_<NAME>_USERNAME``
+and ``PORTAL_CRED_<NAME>_PASSWORD`` from the environment; an app with a vault lends
+its encrypted store to its adapters through their boundary
+(:attr:`Boundary.credentials <portal.adapters.boundary.Boundary.credentials>`, set by
+:func:`portal.adapters.egress_settings.boundary_from_settings`), so the store used is
+the one of the adapter whose fetch is running on this thread — never a process-wide
+setting two apps would share. A provider is a callable
+``provider(name) -> (username, password) | None``; it must be thread-safe (lookups run
+on the fan-out pool) and quick.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import threading
-from collections.abc import Callable
 
-from portal.adapters.boundary import Boundary, active_scope
+from portal.adapters.boundary import Boundary, Credentials, CredentialsProvider, active_scope
 from portal.errors import BackendProtocolError
 
 log = logging.getLogger(__name__)
-
-Credentials = tuple[str, str]
-CredentialsProvider = Callable[[str], Credentials | None]
 
 ENV_PREFIX = "PORTAL_CRED_"
 
@@ -55,25 +54,10 @@ def env_prefix(name: str) -> str:
     return f"{ENV_PREFIX}{name.upper()}"
 
 
-_lock = threading.Lock()
-_provider: CredentialsProvider = environment_credentials
-
-
-def set_credentials_provider(provider: CredentialsProvider | None) -> CredentialsProvider:
-    """Install the process-wide credentials lookup; ``None`` restores the environment one.
-
-    Returns the provider that was installed before, so tests (and an app being
-    torn down) can put it back.
-    """
-    global _provider
-    with _lock:
-        previous = _provider
-        _provider = provider if provider is not None else environment_credentials
-    return previous
-
-
-def get_credentials_provider() -> CredentialsProvider:
-    return _provider
+def provider_of(boundary: Boundary | None) -> CredentialsProvider:
+    """The credentials lookup of ``boundary`` (the environment when it names none)."""
+    found = boundary.credentials if boundary is not None else None
+    return found if found is not None else environment_credentials
 
 
 def describe_binding(binding: str) -> str:
@@ -96,8 +80,9 @@ def binding_problem(boundary: Boundary, name: str, system_id: str, owner: str | 
 def credentials(name: str) -> Credentials:
     """The username and password of credential set ``name``, or a short error people can act on.
 
-    Refused when the adapter running on this thread is guarded and ``name`` is
-    not bound to it (see the module docstring).
+    Read from the store of the adapter running on this thread (its boundary's
+    ``credentials``; the environment outside a lookup or without a store). Refused
+    when that adapter is guarded and ``name`` is not bound to it (see the module docstring).
     """
     scope = active_scope()
     if scope is not None:
@@ -105,7 +90,7 @@ def credentials(name: str) -> Credentials:
         if problem is not None:
             log.warning("adapter %s refused credentials %s: %s", scope.system_id, name.upper(), problem)
             raise BackendProtocolError(problem)
-    provider = _provider
+    provider = provider_of(scope.boundary if scope is not None else None)
     try:
         found = provider(name)
     except Exception as exc:  # a broken store costs one panel, and the log says why

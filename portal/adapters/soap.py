@@ -1,7 +1,8 @@
 """``kind = "soap"``: call one operation with zeep (docs/adapters.md, DESIGN §9).
 
 The zeep plumbing — a deadline-bound transport, the per-process client cache,
-the WSDL disk cache (:func:`set_cache_dir`) and hardened settings — lives in
+the WSDL disk cache (:func:`~portal.adapters.soapclient.open_cache`, in the folder the
+adapter's boundary names) and hardened settings — lives in
 :mod:`portal.adapters.soapclient`; this module is the adapter: options,
 argument mapping, fault rules, WS-Security and dotted-path extraction.
 
@@ -42,7 +43,6 @@ from portal.adapters.base import (
 )
 from portal.adapters.config import AdapterConfig
 from portal.adapters.localfiles import is_url, read_owner_file
-from portal.adapters.templates import Template
 from portal.adapters.soapclient import (  # noqa: F401 - re-exported: the app and tests use soap.*
     CEILING_S,
     MAX_BYTES,
@@ -58,8 +58,9 @@ from portal.adapters.soapclient import (  # noqa: F401 - re-exported: the app an
     clear_client_cache,
     get_client,
     inline_key,
-    set_cache_dir,
+    open_cache,
 )
+from portal.adapters.templates import Template
 from portal.errors import (
     BackendError,
     BackendNotFound,
@@ -187,7 +188,7 @@ class SoapAdapter(Adapter):
         username, password = secrets.credentials(wsse.credentials)
         return UsernameToken(username, password, use_digest=wsse.digest)
 
-    def _operation(self, client: zeep.Client):
+    def _operation(self, client: zeep.Client) -> Any:
         opts = self.options
         try:
             proxy = client.bind(opts.service, opts.port)

@@ -6,9 +6,10 @@
   makes concurrent first lookups build it once; a failed build (system down)
   is not cached, so the next lookup simply tries again. The last adapter of a
   WSDL to close releases its client (and its pooled connections).
-* **WSDL cached on disk between runs** once the app calls :func:`set_cache_dir`
-  (zeep's ``SqliteCache``; ``InMemoryCache`` if the directory cannot hold one):
-  a restarted portal does not need every SOAP system up to build its clients.
+* **WSDL cached on disk between runs** in the folder the adapter's boundary names
+  (``Boundary.wsdl_cache_dir``, the app's ``<data_dir>/cache``; see :func:`open_cache`;
+  zeep's ``SqliteCache``, ``InMemoryCache`` if the folder cannot hold one): a
+  restarted portal does not need every SOAP system up to build its clients.
   Cached documents pass the same safety checks as fetched ones.
 * **Per-lookup settings on shared clients.** One client serves many adapters,
   so what differs per adapter (deadline, ``max_bytes``, WS-Security
@@ -39,6 +40,7 @@ import io
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -46,11 +48,13 @@ from urllib.parse import urlparse
 import requests
 import zeep
 import zeep.cache
+from lxml import etree
 from zeep.transports import Transport
 from zeep.wsse.username import UsernameToken
 
 from portal.adapters import httpclient, xmlsafe
 from portal.adapters.base import LookupContext
+from portal.adapters.boundary import active_scope
 from portal.errors import BackendError, BackendProtocolError, BackendTimeout
 
 log = logging.getLogger(__name__)
@@ -90,7 +94,8 @@ class DeadlineTransport(Transport):
     """A zeep transport that obeys the running lookup's deadline and size limits."""
 
     def __init__(self, session: requests.Session) -> None:
-        super().__init__(session=session, timeout=CEILING_S, operation_timeout=CEILING_S)
+        # zeep leaves Transport.__init__ unannotated (a super() call escapes untyped_calls_exclude)
+        super().__init__(session=session, timeout=CEILING_S, operation_timeout=CEILING_S)  # type: ignore[no-untyped-call]
         # zeep mounts a file:// adapter on the session; a back office's WSDL must not read our disk.
         session.adapters.pop("file://", None)
         session.headers["User-Agent"] = httpclient.USER_AGENT
@@ -102,7 +107,7 @@ class DeadlineTransport(Transport):
             call = Call(LookupContext(deadline=time.monotonic() + timeout, budget=timeout))
         return call
 
-    def post(self, address, message, headers):
+    def post(self, address: str, message: str | bytes, headers: Mapping[str, str]) -> requests.Response:
         call = self._call()
         answer = httpclient.request(
             self.session, "POST", address, call.context, max_bytes=call.max_bytes, data=message, headers=headers
@@ -110,7 +115,7 @@ class DeadlineTransport(Transport):
         _check_answer(answer, call.max_bytes)
         return _to_response(answer)
 
-    def get(self, address, params, headers):
+    def get(self, address: str, params: Mapping[str, str], headers: Mapping[str, str]) -> requests.Response:
         call = self._call()
         answer = httpclient.request(
             self.session, "GET", address, call.context, max_bytes=call.max_bytes, params=params, headers=headers
@@ -118,7 +123,7 @@ class DeadlineTransport(Transport):
         _check_answer(answer, call.max_bytes)
         return _to_response(answer)
 
-    def load(self, url):
+    def load(self, url: str) -> bytes:
         if urlparse(url or "").scheme not in ("http", "https"):
             raise BackendProtocolError("the WSDL refers to a document that is not http(s)")
         cached = _cache_get(url)
@@ -137,13 +142,14 @@ class DeadlineTransport(Transport):
 class _ContextWsse:
     """zeep's ``wsse`` hook for a shared client: applies the running lookup's UsernameToken, if any."""
 
-    def apply(self, envelope, headers):
+    def apply(self, envelope: etree._Element, headers: dict[str, str]) -> tuple[etree._Element, dict[str, str]]:
         call = _current.get()
         if call is None or call.token is None:
             return envelope, headers
-        return call.token.apply(envelope, headers)
+        signed: tuple[etree._Element, dict[str, str]] = call.token.apply(envelope, headers)
+        return signed
 
-    def verify(self, envelope):
+    def verify(self, envelope: etree._Element) -> etree._Element:
         return envelope
 
 
@@ -178,33 +184,44 @@ def _to_response(answer: httpclient.HttpAnswer) -> requests.Response:
 
 # -- the WSDL disk cache ----------------------------------------------------------------
 
-_disk_cache: zeep.cache.Base | None = None
+_disk_caches: dict[Path, zeep.cache.Base] = {}  # folder -> its cache, opened at first use
+_disk_lock = threading.Lock()
 
 
-def set_cache_dir(path: str | Path | None, *, ttl_s: float = WSDL_CACHE_TTL_S) -> zeep.cache.Base | None:
-    """Keep fetched WSDL/XSD documents in ``path`` between runs; ``None`` turns the cache off.
+def open_cache(path: str | Path, *, ttl_s: float = WSDL_CACHE_TTL_S) -> zeep.cache.Base:
+    """The WSDL disk cache in folder ``path``, opened once per process and folder.
 
-    The app calls it with ``<data_dir>/cache`` before the first lookup. When the
-    directory cannot hold a SQLite file the documents are kept in memory for this
-    process instead (with a warning): a cache must never stop a lookup.
+    Which folder a lookup uses is its adapter's boundary's
+    (:attr:`~portal.adapters.boundary.Boundary.wsdl_cache_dir`: the app's ``<data_dir>/cache``), so
+    two apps in one process never share one. When the folder cannot hold a SQLite file the documents
+    are kept in memory for this process instead (with a warning): a cache must never stop a lookup.
     """
-    global _disk_cache
-    if path is None:
-        _disk_cache = None
-        return None
-    directory = Path(path)
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        cache: zeep.cache.Base = zeep.cache.SqliteCache(path=str(directory / WSDL_CACHE_FILE), timeout=ttl_s)
-    except Exception as exc:  # noqa: BLE001 - OSError, sqlite3.Error, RuntimeError (no sqlite3): all mean "not on disk"
-        log.warning("WSDL cache in %s unavailable (%s); keeping WSDLs in memory", directory, exc)
-        cache = zeep.cache.InMemoryCache(timeout=ttl_s)
-    _disk_cache = cache
+    directory = Path(path).resolve()
+    with _disk_lock:
+        cache = _disk_caches.get(directory)
+        if cache is None:
+            cache = _disk_caches[directory] = _open_cache(directory, ttl_s)
     return cache
 
 
+def _open_cache(directory: Path, ttl_s: float) -> zeep.cache.Base:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        return zeep.cache.SqliteCache(path=str(directory / WSDL_CACHE_FILE), timeout=ttl_s)
+    except Exception as exc:  # noqa: BLE001 - OSError, sqlite3.Error, RuntimeError (no sqlite3): all mean "not on disk"
+        log.warning("WSDL cache in %s unavailable (%s); keeping WSDLs in memory", directory, exc)
+        return zeep.cache.InMemoryCache(timeout=ttl_s)
+
+
+def _active_cache() -> zeep.cache.Base | None:
+    """The disk cache of the adapter whose lookup runs on this thread; ``None``: no disk cache."""
+    scope = active_scope()
+    directory = scope.boundary.wsdl_cache_dir if scope is not None else None
+    return open_cache(directory) if directory is not None else None
+
+
 def _cache_get(url: str) -> bytes | None:
-    cache = _disk_cache
+    cache = _active_cache()
     if cache is None:
         return None
     try:
@@ -224,7 +241,7 @@ def _cache_get(url: str) -> bytes | None:
 
 
 def _cache_add(url: str, content: bytes) -> None:
-    cache = _disk_cache
+    cache = _active_cache()
     if cache is not None:
         try:
             cache.add(url, content)
@@ -290,19 +307,23 @@ def _build_client(wsdl: str, context: LookupContext) -> zeep.Client:
 
 
 def clear_client_cache(*, disk: bool = False) -> None:
-    """Forget every cached client (tests; a reload after a WSDL changed); ``disk`` empties the disk cache too."""
+    """Forget every cached client (tests; a reload after a WSDL changed); ``disk`` empties the disk caches too."""
     with _guard:
         clients = list(_clients.values())
         _clients.clear()
     for client in clients:
         client.transport.session.close()
-    cache = _disk_cache
-    if disk and isinstance(cache, zeep.cache.SqliteCache):
-        with cache.db_connection() as conn:
-            conn.execute("DELETE FROM request")
-            conn.commit()
-    elif disk and isinstance(cache, zeep.cache.InMemoryCache):
-        cache._cache.clear()
+    if not disk:
+        return
+    with _disk_lock:
+        caches = list(_disk_caches.values())
+    for cache in caches:
+        if isinstance(cache, zeep.cache.SqliteCache):
+            with cache.db_connection() as conn:
+                conn.execute("DELETE FROM request")
+                conn.commit()
+        elif isinstance(cache, zeep.cache.InMemoryCache):
+            cache._cache.clear()
 
 
 def _retain(wsdl: str, content: bytes | None = None) -> None:

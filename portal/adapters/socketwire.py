@@ -102,7 +102,7 @@ def _open(host: str, port: int, timeout: float) -> socket.socket:
     """Connect; under an egress policy only to the addresses it allows, checked after resolution."""
     scope = active_scope()
     policy = scope.boundary.egress if scope is not None else None
-    if policy is None:
+    if scope is None or policy is None:
         return socket.create_connection((host, port), timeout=timeout)
     return open_connection(policy.resolve_and_check(host, port, scope.owner), timeout)
 

@@ -318,4 +318,5 @@ def free_port() -> int:
     """A loopback port nobody listens on (bound, then released): connecting is refused."""
     with socket.socket() as sock:
         sock.bind((HOST, 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port

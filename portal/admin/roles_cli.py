@@ -51,7 +51,7 @@ def roles_show(name: str) -> None:
 
 def _change(name: str, permissions: tuple[str, ...], grant: bool) -> None:
     from portal.audit.record import Actor
-    from portal.db import get_database
+    from portal.db import get_database, unit_of_work
     from portal.rbac import permissions as registry
     from portal.rbac import roles as role_admin
 
@@ -59,7 +59,7 @@ def _change(name: str, permissions: tuple[str, ...], grant: bool) -> None:
     if grant and unknown:
         raise click.ClickException(f"unknown permission(s): {', '.join(unknown)}; "
                                    f"known: {', '.join(registry.names())} (or system.<id>.view|open)")
-    with get_database().session() as session:
+    with unit_of_work(get_database()) as session:
         try:
             role = role_admin.get_role(session, name)
             current = set(role.permissions)

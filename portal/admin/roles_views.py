@@ -9,7 +9,7 @@ from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
-from portal.db import get_session
+from portal.db import abandon, get_session
 from portal.errors import InvalidDocument, RequestError
 from portal.rbac import permissions, roles
 from portal.rbac.decorators import require
@@ -66,6 +66,7 @@ def new():
         try:
             role = roles.create(get_session(), current_actor(), document_from_request(form, form.name.data or ""))
         except RequestError as exc:
+            abandon(get_session())  # refused: nothing of it is committed
             return render(form, None, exc.detail, exc.http_status)
         flash(f"Role {role.name} created.", "info")
         return redirect(url_for("roles_admin.edit", name=role.name))
@@ -88,6 +89,7 @@ def edit(name: str):
             flash("Saved.", "info")
             return redirect(url_for("roles_admin.edit", name=name))
         except RequestError as exc:
+            abandon(get_session())  # refused: nothing of it is committed
             return render(form, role, exc.detail, exc.http_status)
     return render(form, role)
 
@@ -99,6 +101,7 @@ def delete(name: str):
         try:
             roles.delete(get_session(), current_actor(), name)
         except RequestError as exc:
+            abandon(get_session())  # refused: nothing of it is committed
             flash(exc.detail, "error")
             return redirect(url_for("roles_admin.edit", name=name))
         flash(f"Role {name} deleted.", "info")

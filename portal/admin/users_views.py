@@ -9,7 +9,7 @@ from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.accounts import admin
-from portal.db import get_session
+from portal.db import abandon, get_session
 from portal.errors import RequestError
 from portal.rbac import roles
 from portal.rbac.decorators import require
@@ -77,6 +77,7 @@ def new():
         try:
             user = admin.create(get_session(), current_actor(), data)
         except RequestError as exc:
+            abandon(get_session())  # refused: nothing of it is committed
             return render_template("admin/user_form.html", form=form, user=None, error=exc.detail), exc.http_status
         flash(f"Operator {user.username} created.", "info")
         return redirect(url_for("users_admin.edit", username=user.username))
@@ -100,6 +101,7 @@ def edit(username: str):
             flash("Saved.", "info")
             return redirect(url_for("users_admin.edit", username=username))
         except RequestError as exc:
+            abandon(get_session())  # refused: nothing of it is committed
             status, error = exc.http_status, exc.detail
     return render_template("admin/user_form.html", form=form, user=user, error=error,
                            password_form=PasswordForm(formdata=None), action_form=ActionForm()), status
@@ -133,6 +135,7 @@ def delete(username: str):
         try:
             admin.delete(get_session(), current_actor(), username)
         except RequestError as exc:
+            abandon(get_session())  # refused: nothing of it is committed
             flash(exc.detail, "error")
             return redirect(url_for("users_admin.edit", username=username))
         flash(f"Operator {username} deleted.", "info")

@@ -21,8 +21,10 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
+
+from portal.clock import as_utc
 
 GENESIS = "0" * 64
 HASHED = ("occurred_at", "actor", "roles", "action", "target", "customer", "outcome",
@@ -33,9 +35,7 @@ def iso_utc(value: datetime | str) -> str:
     """The one textual form of a timestamp: UTC, microseconds, ``Z``."""
     if isinstance(value, str):
         value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if value.tzinfo is None:  # SQLite hands back naive datetimes; they were written as UTC
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return as_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # naive (raw SQL on SQLite): written as UTC
 
 
 def normalise_json(value: Any) -> Any:

@@ -10,13 +10,13 @@ and statistics; derived from the hashed ``details``).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.accounts.models import utcnow
-from portal.db import Base
+from portal import clock
+from portal.db import Base, UTCDateTime
 
 BIGINT = BigInteger().with_variant(Integer, "sqlite")  # SQLite only autoincrements INTEGER keys
 
@@ -37,15 +37,15 @@ class AuditEvent(Base):
     )
 
     id: Mapped[int] = mapped_column(BIGINT, primary_key=True, autoincrement=True)
-    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.utcnow)
     actor: Mapped[str] = mapped_column(String(64))
     roles: Mapped[list[str]] = mapped_column(JSON, default=list)
     action: Mapped[str] = mapped_column(String(64))
-    target: Mapped[Optional[str]] = mapped_column(String(200))
-    customer: Mapped[Optional[str]] = mapped_column(String(32))
+    target: Mapped[str | None] = mapped_column(String(200))
+    customer: Mapped[str | None] = mapped_column(String(32))
     outcome: Mapped[str] = mapped_column(String(32))
-    client_addr: Mapped[Optional[str]] = mapped_column(String(64))
-    correlation_id: Mapped[Optional[str]] = mapped_column(String(64))
+    client_addr: Mapped[str | None] = mapped_column(String(64))
+    correlation_id: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     seq: Mapped[int] = mapped_column(BIGINT)
     prev_hash: Mapped[str] = mapped_column(String(64))
@@ -58,8 +58,8 @@ class AuditEventSystem(Base):
 
     seq: Mapped[int] = mapped_column(BIGINT, primary_key=True)
     system: Mapped[str] = mapped_column(String(64), primary_key=True)
-    status: Mapped[Optional[str]] = mapped_column(String(32))
-    elapsed_ms: Mapped[Optional[int]] = mapped_column(Integer)
+    status: Mapped[str | None] = mapped_column(String(32))
+    elapsed_ms: Mapped[int | None] = mapped_column(Integer)
 
 
 class AuditChainHead(Base):
@@ -78,8 +78,8 @@ class AuditAnchor(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BIGINT)
     hash: Mapped[str] = mapped_column(String(64))
-    first_seq: Mapped[Optional[int]] = mapped_column(BIGINT)
+    first_seq: Mapped[int | None] = mapped_column(BIGINT)
     count: Mapped[int] = mapped_column(Integer)
     archive: Mapped[str] = mapped_column(String(500))
     archive_sha256: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.utcnow)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, func, select
@@ -12,10 +12,12 @@ from sqlalchemy.orm import Session
 
 from portal.audit.chain import GENESIS, HASHED, Link, Problem, Report, event_hash, verify_links
 from portal.audit.models import AuditAnchor, AuditChainHead, AuditEvent, AuditEventSystem
+from portal.clock import as_utc
 from portal.errors import RequestError, ResourceNotFound
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+MAX_SEQ = 2**63 - 1  # events are numbered in a BIGINT
 FILTERS = ("actor", "action", "customer", "system", "outcome", "since", "until")
 
 
@@ -54,40 +56,56 @@ class Filters:
         for name in FILTERS:
             value = getattr(self, name)
             if value is not None:
-                out[name] = value.strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(value, datetime) else value
+                out[name] = format_time(value) if isinstance(value, datetime) else value
         return out
+
+
+#: What a time filter may name: wide enough for any real question, narrow enough that the window's
+#: arithmetic (30 days back, the hosts' clock skew) cannot leave ``datetime``'s range (a 500 otherwise).
+EARLIEST, LATEST = datetime(2, 1, 1, tzinfo=UTC), datetime(9998, 12, 31, tzinfo=UTC)
 
 
 def parse_time(name: str, raw: str) -> datetime:
     try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        value = as_utc(datetime.fromisoformat(raw.replace("Z", "+00:00")))
     except ValueError:
         raise InvalidFilter(f"{name}: {raw!r} is not an ISO 8601 time (e.g. 2026-11-24T08:00:00Z or 2026-11-24)") from None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before the year 1 in UTC
+        value = EARLIEST - timedelta(days=1)
+    if not EARLIEST <= value <= LATEST:
+        raise InvalidFilter(f"{name}: between the years {EARLIEST.year} and {LATEST.year}")
+    return value
+
+
+def format_time(value: datetime) -> str:
+    """``2026-11-24T08:00:00Z``, and ``0465-09-01T...`` for a year below 1000 (``strftime("%Y")`` drops the
+    zeros on Linux, which is not ISO 8601 and which :func:`parse_time` would refuse)."""
+    return value.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def parse_limit(raw: str | None) -> int:
-    if raw in (None, ""):
+    if raw is None or raw == "":
         return DEFAULT_LIMIT
-    try:
-        limit = int(raw)
-    except ValueError:
-        raise InvalidFilter(f"limit: {raw!r} is not a number") from None
+    if not _ascii_digits(raw):
+        raise InvalidFilter(f"limit: {raw[:20]!r} is not a number")
+    limit = int(raw)
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidFilter(f"limit: between 1 and {MAX_LIMIT}")
     return limit
 
 
 def parse_cursor(raw: str | None) -> int | None:
-    if raw in (None, ""):
+    if raw is None or raw == "":
         return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidFilter(f"cursor: {raw!r} is not a cursor from a previous page") from None
-    if value < 1:
-        raise InvalidFilter("cursor: must be positive")
-    return value
+    # A cursor is an event's seq (BIGINT): beyond that SQLite cannot even be asked (a 500 otherwise).
+    if not _ascii_digits(raw) or not 1 <= int(raw) <= MAX_SEQ:
+        raise InvalidFilter(f"cursor: {raw[:20]!r} is not a cursor from a previous page")
+    return int(raw)
+
+
+def _ascii_digits(text: str) -> bool:
+    # int() also reads "٣" and " 3 ", which no client means: a number here is ASCII digits only.
+    return text.isascii() and text.isdigit()
 
 
 CLOCK_SKEW = timedelta(minutes=5)  # how far apart the clocks of several portal hosts may be

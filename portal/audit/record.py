@@ -10,17 +10,19 @@ so writers from any number of processes form one chain. If anything fails, ``rec
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import event as sa_event
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from portal.accounts.models import utcnow
+from portal import clock
 from portal.audit.chain import HASHED, event_hash, normalise_json
 from portal.audit.models import AuditEvent, AuditEventSystem
+from portal.db import always
 from portal.errors import PortalError
 
 log = logging.getLogger(__name__)
@@ -82,11 +84,16 @@ def record(session: Session, actor: Actor, event: Event) -> AuditEvent:
         raise AuditWriteError(f"the audit event {event.action!r} could not be written; nothing was changed") from exc
 
 
+def record_refusal(session: Session, actor: Actor, event: Event) -> None:
+    """Record a refused operation: written when the unit of work ends, even though the operation rolls back."""
+    always(session, lambda s: record(s, actor, event))
+
+
 def _append(session: Session, actor: Actor, event: Event) -> AuditEvent:
     head_seq, head_hash = _chain_tail(session)
     details = normalise_json(dict(event.details))
     row = AuditEvent(
-        occurred_at=utcnow(),
+        occurred_at=clock.utcnow(),
         actor=actor.username,
         roles=list(actor.roles),
         action=event.action,

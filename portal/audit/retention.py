@@ -13,13 +13,14 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
+from portal import clock
 from portal.audit import query
 from portal.audit.chain import GENESIS, event_hash
 from portal.audit.export import event_document
@@ -44,7 +45,7 @@ def apply(session: Session, *, days: int | None = None, archive_dir: str | Path 
     days = days if days is not None else getattr(settings, "audit_retention_days", 0)
     if not days or days < 1:
         return None
-    cutoff = (now or datetime.now(timezone.utc)) - timedelta(days=days)
+    cutoff = (now or clock.utcnow()) - timedelta(days=days)
     directory = Path(archive_dir or getattr(settings, "audit_archive_dir", None) or
                      Path(getattr(settings, "data_dir", "var")) / "audit-archive")
     return archive_before(session, cutoff, directory)
@@ -61,11 +62,11 @@ def archive_before(session: Session, cutoff: datetime, directory: Path) -> Archi
     if upto is None or upto <= start:
         return None
     directory.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = clock.utcnow().strftime("%Y%m%dT%H%M%SZ")
     path = directory / f"audit-{start + 1:012d}-{upto:012d}-{stamp}.jsonl"
     digest, count, first, last = _write_archive(session, path, start, upto)
     row = AuditAnchor(seq=last["seq"], hash=last["hash"], first_seq=first, count=count, archive=str(path),
-                      archive_sha256=digest, created_at=datetime.now(timezone.utc))
+                      archive_sha256=digest, created_at=clock.utcnow())
     session.add(row)
     session.flush()
     if session.get_bind().dialect.name == "postgresql":

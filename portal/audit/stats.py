@@ -11,14 +11,15 @@ from __future__ import annotations
 import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Integer, and_, case, cast, distinct, func, literal_column, select
 from sqlalchemy.orm import Session
 
+from portal import clock
 from portal.audit.models import AuditEvent, AuditEventSystem
-from portal.audit.query import InvalidFilter, parse_time
+from portal.audit.query import InvalidFilter, format_time, parse_time
 
 DEFAULT_DAYS = 30
 BY = ("actor", "action", "system", "day", "hour", "outcome")
@@ -34,7 +35,7 @@ class Window:
 
     @classmethod
     def from_args(cls, args: Mapping[str, str]) -> Window:
-        until = parse_time("until", args["until"]) if args.get("until") else datetime.now(timezone.utc) + timedelta(seconds=1)
+        until = parse_time("until", args["until"]) if args.get("until") else clock.utcnow() + timedelta(seconds=1)
         since = parse_time("since", args["since"]) if args.get("since") else until - timedelta(days=DEFAULT_DAYS)
         if since >= until:
             raise InvalidFilter("since must be before until")
@@ -44,7 +45,7 @@ class Window:
         return and_(AuditEvent.occurred_at >= self.since, AuditEvent.occurred_at < self.until)
 
     def as_dict(self) -> dict[str, str]:
-        return {"since": self.since.strftime("%Y-%m-%dT%H:%M:%SZ"), "until": self.until.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        return {"since": format_time(self.since), "until": format_time(self.until)}
 
 
 def _day(session: Session):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template, request
 
-from portal.audit import api, charts, query, stats
+from portal import charts
+from portal.audit import query, stats
 from portal.audit.export import event_document
-from portal.db import get_session
+from portal.audit.web import export_response, record_verification, since_checkpoint
+from portal.db import abandon, get_session
 from portal.errors import RequestError
 from portal.rbac.decorators import require
 
@@ -22,6 +24,7 @@ def index():
         limit = query.parse_limit(request.args.get("limit"))
         cursor = query.parse_cursor(request.args.get("cursor"))
     except RequestError as exc:
+        abandon(get_session())  # refused: nothing of it is committed
         filters, limit, cursor, error = query.Filters(), query.DEFAULT_LIMIT, None, exc.detail
     page = query.page(get_session(), filters, limit=limit, cursor=cursor)
     return render_template("audit/events.html", page=page, events=[event_document(e) for e in page.events],
@@ -39,15 +42,15 @@ def detail(seq: int):
 @require("audit.read")
 def verify():
     session = get_session()
-    report = query.verify(session, since_checkpoint=api.since_checkpoint())
-    api.record_verification(session, report)
+    report = query.verify(session, since_checkpoint=since_checkpoint())
+    record_verification(session, report)
     return render_template("audit/verify.html", report=report)
 
 
 @bp.get("/audit/export")
 @require("audit.export")
 def export():
-    return api.export_response(request.args.get("format", "csv"), query.Filters.from_args(request.args))
+    return export_response(request.args.get("format", "csv"), query.Filters.from_args(request.args))
 
 
 @bp.get("/stats")
@@ -57,6 +60,7 @@ def statistics():
     try:
         window = stats.Window.from_args(request.args)
     except RequestError as exc:
+        abandon(get_session())  # refused: nothing of it is committed
         window, error = stats.Window.from_args({}), exc.detail
     data = stats.overview(get_session(), window)
     figures = {

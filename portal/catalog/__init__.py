@@ -10,22 +10,22 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def init_app(app: Flask) -> None:
     from portal.adapters.egress_settings import boundary_from_settings
-    from portal.adapters.soap import set_cache_dir
-    from portal.catalog import api, egress_views, views
+    from portal.catalog import api, egress_api, egress_views, views
     from portal.catalog.console import TestConsole
     from portal.catalog.lifecycle import Lifecycle
     from portal.catalog.live import LiveCatalog
     from portal.catalog.service import CatalogService
-    from portal.lookup.numbers import NumberPolicy
+    from portal.numbers import NumberPolicy
 
     settings = app.extensions["portal.settings"]
-    # WSDLs are parsed once per process and kept on disk between runs.
-    set_cache_dir(settings.data_dir / "cache")
-    # What every adapter may reach and use (portal.adapters.boundary), decided once by the settings.
+    # What every adapter may reach and use (portal.adapters.boundary), decided once by the settings,
+    # with what this app lends its adapters: its credential store (portal.sso, when it has a vault)
+    # and its WSDL cache folder (<data_dir>/cache). Per app: nothing here is process-wide.
     boundary = boundary_from_settings(
         settings,
         credential_bindings=settings.adapters_credential_bindings,
         regex_budget_s=settings.adapters_regex_budget_s,
+        credentials=app.extensions.get("portal.adapter_credentials"),
     )
     app.extensions["portal.boundary"] = boundary
     live = LiveCatalog(settings.adapters_dir, grace_s=settings.lookup_deadline_s * 2, boundary=boundary)
@@ -36,4 +36,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(api.bp)
     app.register_blueprint(views.bp)
     app.register_blueprint(egress_views.bp)
-    app.register_blueprint(egress_views.api_bp)
+    app.register_blueprint(egress_api.bp)

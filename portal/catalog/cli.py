@@ -77,17 +77,16 @@ def adapters_add(path: Path, username: str) -> None:
     """Register an adapter TOML file in the database, as the given operator."""
     import tomllib
 
-    from portal.db import get_database
+    from portal.db import get_database, unit_of_work
 
     service = current_app.extensions["portal.catalog_service"]
-    with get_database().session() as session:
+    with unit_of_work(get_database()) as session:
         operator = operator_named(session, username)
         try:
             document = tomllib.loads(path.read_text(encoding="utf-8"))
             info = service.create(session, operator, cli_actor(operator), document)
-            session.commit()
         except tomllib.TOMLDecodeError as exc:
-            raise click.ClickException(f"{path}: not valid TOML: {exc}")
+            raise click.ClickException(f"{path}: not valid TOML: {exc}") from exc
         except PortalError as exc:
             raise click.ClickException(exc.detail) from exc
     click.echo(f"registered {info.id} as draft version {info.version}; "
@@ -103,16 +102,15 @@ def adapters_add(path: Path, username: str) -> None:
 def adapters_test(adapter_id: str, number: str, username: str, version: int | None) -> None:
     """Run one adapter version for one customer number: fields as your roles see them, timing, and the raw
     answer if you hold adapters.raw."""
-    from portal.db import get_database
+    from portal.db import get_database, unit_of_work
 
     console = current_app.extensions["portal.catalog_console"]
     timeout = current_app.extensions["portal.settings"].lookup_deadline_s
-    with get_database().session() as session:
+    with unit_of_work(get_database()) as session:
         operator = operator_named(session, username)
         try:
             report = console.test(session, operator, cli_actor(operator), adapter_id, number, timeout,
                                   version=version)
-            session.commit()
         except PortalError as exc:
             raise click.ClickException(exc.detail) from exc
     result = report.result
@@ -151,14 +149,13 @@ def adapters_versions(adapter_id: str, username: str) -> None:
 
 def _step(username: str, run) -> None:
     """Run one lifecycle step as ``username`` in one unit of work, and say what changed."""
-    from portal.db import get_database
+    from portal.db import get_database, unit_of_work
 
     lifecycle = current_app.extensions["portal.catalog_lifecycle"]
-    with get_database().session() as session:
+    with unit_of_work(get_database()) as session:
         operator = operator_named(session, username)
         try:
             done = run(lifecycle, session, operator, cli_actor(operator))
-            session.commit()
         except PortalError as exc:
             raise click.ClickException(exc.detail) from exc
     live = f"version {done.live_after} is live" if done.live_after else "no version is live"

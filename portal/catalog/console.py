@@ -27,7 +27,7 @@ from portal.catalog.live import LiveCatalog
 from portal.catalog.models import AdapterVersion, StoredAdapter
 from portal.catalog.ownership import APPROVE, RAW, owns, require_reader
 from portal.errors import ConfigError, Conflict, InvalidDocument, PermissionDenied, ResourceNotFound
-from portal.lookup.numbers import NumberPolicy
+from portal.numbers import NumberPolicy
 from portal.rbac.policy import permits
 from portal.rbac.redact import redact_for_console
 

@@ -29,12 +29,12 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal import clock
 from portal.accounts.service import Operator
 from portal.audit.record import Actor, Event, record
 from portal.catalog.models import AdapterTransition, AdapterVersion, StoredAdapter, VersionState
 from portal.catalog.ownership import APPROVE, require_owner, require_reader
 from portal.catalog.service import stored_adapter
-from portal.db import utcnow
 from portal.errors import Conflict, PermissionDenied, ResourceNotFound
 from portal.rbac.policy import permits
 
@@ -71,7 +71,7 @@ class Lifecycle:
         if self.four_eyes and target.changed_by == operator.username:
             raise PermissionDenied(f"version {version} of {adapter_id!r} was written by you; "
                                    "someone else must approve it (four-eyes rule)")
-        target.state, target.approved_by, target.approved_at = APPROVED, operator.username, utcnow()
+        target.state, target.approved_by, target.approved_at = APPROVED, operator.username, clock.utcnow()
         return self._transition(session, actor, row, "approve", version, before={"state": DRAFT},
                                 after={"state": APPROVED, "approved_by": operator.username})
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.db import Base, utcnow
+from portal import clock
+from portal.db import Base, UTCDateTime
 
 BIGID = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -29,13 +30,13 @@ class StoredAdapter(Base):
     __tablename__ = "stored_adapters"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    owner: Mapped[Optional[str]] = mapped_column(String(64), index=True)
+    owner: Mapped[str | None] = mapped_column(String(64), index=True)
     document: Mapped[dict[str, Any]] = mapped_column(JSON)  # the newest version's
     version: Mapped[int] = mapped_column(default=1)  # the newest version
-    live_version: Mapped[Optional[int]] = mapped_column(default=None)
-    shadow_version: Mapped[Optional[int]] = mapped_column(default=None)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    live_version: Mapped[int | None] = mapped_column(default=None)
+    shadow_version: Mapped[int | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.utcnow)
     updated_by: Mapped[str] = mapped_column(String(64))
 
 
@@ -54,12 +55,12 @@ class AdapterVersion(Base):
     adapter_id: Mapped[str] = mapped_column(String(32))
     version: Mapped[int]
     change: Mapped[str] = mapped_column(String(16))  # create | update | delete
-    document: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+    document: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     changed_by: Mapped[str] = mapped_column(String(64))
-    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.utcnow)
     state: Mapped[str] = mapped_column(String(16), default=VersionState.DRAFT.value)
-    approved_by: Mapped[Optional[str]] = mapped_column(String(64), default=None)
-    approved_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True), default=None)
+    approved_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
 
 class AdapterTransition(Base):
@@ -70,10 +71,10 @@ class AdapterTransition(Base):
     id: Mapped[int] = mapped_column(BIGID, primary_key=True, autoincrement=True)
     adapter_id: Mapped[str] = mapped_column(String(32), index=True)
     action: Mapped[str] = mapped_column(String(16))
-    version: Mapped[Optional[int]]
-    previous_version: Mapped[Optional[int]]
+    version: Mapped[int | None]
+    previous_version: Mapped[int | None]
     actor: Mapped[str] = mapped_column(String(64))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.utcnow)
 
 
 class ShadowComparison(Base):
@@ -89,8 +90,8 @@ class ShadowComparison(Base):
     id: Mapped[int] = mapped_column(BIGID, primary_key=True, autoincrement=True)
     adapter_id: Mapped[str] = mapped_column(String(32))
     candidate_version: Mapped[int]
-    live_version: Mapped[Optional[int]]
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    live_version: Mapped[int | None]
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.utcnow)
     live_status: Mapped[str] = mapped_column(String(16))
     candidate_status: Mapped[str] = mapped_column(String(16))
     fields: Mapped[dict[str, str]] = mapped_column(JSON)

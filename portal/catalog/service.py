@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from portal import clock
 from portal.accounts.service import Operator
 from portal.adapters.base import Adapter
 from portal.adapters.chain import find_problems
@@ -30,7 +31,6 @@ from portal.audit.record import Actor, Event, record
 from portal.catalog.live import LiveCatalog
 from portal.catalog.models import AdapterVersion, StoredAdapter, VersionState
 from portal.catalog.ownership import MANAGE_ALL, owns, require_owner, require_reader
-from portal.db import as_utc, utcnow
 from portal.errors import ConfigError, Conflict, InvalidDocument, ResourceNotFound
 from portal.rbac.policy import permits
 
@@ -161,7 +161,7 @@ class CatalogService:
         before = row.document
         row.document, row.owner = document, document.get("owner")
         row.version = self._next_version(session, adapter_id)
-        row.updated_by, row.updated_at = operator.username, utcnow()
+        row.updated_by, row.updated_at = operator.username, clock.utcnow()
         self._record_change(session, actor, row, "update", before=before)
         session.flush()
         return self._stored_info(session, row, operator)
@@ -241,7 +241,7 @@ class CatalogService:
             # The list shows each adapter's state; one small query per adapter that is not live.
             versions = versions_of(session, row.id, limit=1)
         return AdapterInfo(id=row.id, document=row.document, source="database", version=row.version,
-                           updated_by=row.updated_by, updated_at=as_utc(row.updated_at),
+                           updated_by=row.updated_by, updated_at=row.updated_at,
                            editable=owns(operator, row.owner), error=error.detail if error else None,
                            live_version=row.live_version, shadow_version=row.shadow_version, versions=versions)
 
@@ -260,7 +260,7 @@ def versions_of(session: Session, adapter_id: str, limit: int | None = None) -> 
     if limit is not None:
         query = query.limit(limit)
     return [VersionInfo(version=v.version, change=v.change, state=v.state, changed_by=v.changed_by,
-                        changed_at=as_utc(v.changed_at), approved_by=v.approved_by, document=v.document)
+                        changed_at=v.changed_at, approved_by=v.approved_by, document=v.document)
             for v in session.scalars(query)]
 
 

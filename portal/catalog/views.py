@@ -15,7 +15,7 @@ from portal.catalog.console import TestConsole
 from portal.catalog.lifecycle import Lifecycle
 from portal.catalog.service import AdapterInfo, CatalogService
 from portal.catalog.shadow import shadow_report
-from portal.db import get_session
+from portal.db import abandon, get_session
 from portal.errors import InvalidDocument, RequestError
 from portal.rbac.decorators import require
 from portal.sso.identity import current_actor, current_operator
@@ -100,6 +100,7 @@ def new():
         try:
             info = catalog().create(get_session(), current_operator(), current_actor(), parse_toml(form.document.data))
         except RequestError as exc:
+            abandon(get_session())  # refused: nothing of it is committed
             return render_template("admin/adapter_new.html", form=form, error=exc.detail), exc.http_status
         flash(f"Adapter {info.id} registered as draft version {info.version}. Test it below, then ask for "
               "approval: agents see it once it is approved and promoted.", "info")
@@ -121,6 +122,7 @@ def show(adapter_id: str):
                   "approved and promoted.", "info")
             return redirect(url_for("catalog.show", adapter_id=adapter_id))
         except RequestError as exc:
+            abandon(get_session())  # refused: nothing of it is committed
             status, error = exc.http_status, exc.detail
     elif not form.is_submitted():
         form.document.data = tomli_w.dumps(info.document)
@@ -139,6 +141,7 @@ def test(adapter_id: str):
             report = console().test(get_session(), current_operator(), current_actor(), adapter_id,
                                     test_form.number.data, timeout, version=test_form.version.data)
         except RequestError as exc:
+            abandon(get_session())  # refused: nothing of it is committed
             error, status = exc.detail, exc.http_status
     form = DocumentForm(formdata=None, document=tomli_w.dumps(info.document))
     return _page(info, form, error=error, test_form=test_form, report=report), status
@@ -163,6 +166,7 @@ def lifecycle_step(adapter_id: str, step: str, version: int | None = None):
         else:
             done = getattr(lifecycle(), step)(session, operator, actor, adapter_id, version)
     except RequestError as exc:
+        abandon(get_session())  # refused: nothing of it is committed
         info = catalog().get(session, operator, adapter_id)
         form = DocumentForm(formdata=None, document=tomli_w.dumps(info.document))
         return _page(info, form, error=exc.detail, test_form=TestForm()), exc.http_status

@@ -1,12 +1,16 @@
 """The twelve simulated back-office systems: who they are and where they listen.
 
-This is the single list the rest of ``portal.demo`` (and the adapter files in
-``config/adapters/``) agree on. Ports are fixed so that the adapter TOML files
-can name them; three systems per protocol so every adapter kind is exercised.
+This is the single list the rest of ``portal.demo`` agrees on; three systems per
+protocol so every adapter kind is exercised. The ports here are the *fixed demo
+ports* of the README (``portal demo``, ``portal backoffice``, ``config/adapters/``).
+A back office may also listen on ports the kernel picks (the tests, a second
+demo); :class:`Addresses` says where one really listens, and the adapter files
+and the egress rule are derived from it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -75,15 +79,39 @@ def get_spec(system_id: str) -> SystemSpec:
     raise KeyError(f"no simulated system {system_id!r} (known: {', '.join(SYSTEM_IDS)})")
 
 
-def egress_allow(host: str = "127.0.0.1") -> list[dict[str, object]]:
-    """The ``[egress] allow`` rule of the demo: its systems' ports on ``host`` and nothing else there.
+@dataclass(frozen=True)
+class Addresses:
+    """Where a back office listens: what its adapter files and the egress rule must name.
 
-    The systems' data ports and the socket systems' screens; not the fault-injection
-    port, not the portal's own. ``portal demo`` and the tests use it.
+    ``ports``: system id -> data port; ``ui_ports``: system id -> screen port (the
+    data port for HTTP systems); ``control_port``: the fault-control endpoint, None
+    when the back office serves none.
     """
-    ports = sorted({port for spec in SYSTEMS for port in (spec.port, spec.ui_port)})
+
+    host: str
+    ports: Mapping[str, int]
+    ui_ports: Mapping[str, int]
+    control_port: int | None = None
+
+    @classmethod
+    def fixed(cls, host: str = "127.0.0.1", control_port: int | None = None) -> Addresses:
+        """The README's ports: where ``portal backoffice`` and a first ``portal demo`` listen."""
+        return cls(host, {s.id: s.port for s in SYSTEMS}, {s.id: s.ui_port for s in SYSTEMS}, control_port)
+
+    def egress_allow(self) -> list[dict[str, object]]:
+        """The ``[egress] allow`` rule for these systems: their ports on ``host`` and nothing else there.
+
+        The systems' data ports and the socket systems' screens; not the fault-control
+        port, not the portal's own. ``portal demo`` and the tests use it.
+        """
+        return egress_allow(self.host, [*self.ports.values(), *self.ui_ports.values()])
+
+
+def egress_allow(host: str = "127.0.0.1", ports: Iterable[int] | None = None) -> list[dict[str, object]]:
+    """The ``[egress] allow`` rule naming ``ports`` (default: the fixed demo ports) on ``host``, as ranges."""
+    chosen = sorted(set(ports) if ports is not None else {p for s in SYSTEMS for p in (s.port, s.ui_port)})
     ranges: list[list[int]] = []
-    for port in ports:
+    for port in chosen:
         if ranges and ranges[-1][1] == port - 1:
             ranges[-1][1] = port
         else:

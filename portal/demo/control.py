@@ -1,6 +1,8 @@
 """The back office's fault-control endpoint: inject and clear faults over HTTP, on loopback.
 
-For testers running ``portal backoffice`` (or ``portal demo``) in another process::
+For testers running ``portal backoffice`` (or ``portal demo``) in another process
+(the endpoint is on 127.0.0.1:8200 when the back office has its fixed ports;
+``portal demo`` prints where it is)::
 
     GET    /faults[?system=boss]   -> 200 {"faults": [...], "kinds": [...], "systems": [...]}
     POST   /faults                 {"system": "boss", "fault": "latency", "times": 2,
@@ -32,7 +34,7 @@ if TYPE_CHECKING:  # backoffice imports this module
     from portal.demo.backoffice import BackOffice
 
 CONTROL_HOST = "127.0.0.1"
-CONTROL_PORT = 8200
+CONTROL_PORT = 8200  # on the fixed ports; a back office on free ports gets a free one
 LOOPBACK_CLIENTS = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "[::1]"})
 BODY_KEYS = frozenset({"system", "fault", "times", "number", "params"})
@@ -46,14 +48,14 @@ def _error(message: str, status: int = 400) -> Response:
     return _json({"error": message}, status)
 
 
-def _refusal(request: Request) -> Response | None:
-    """Why this request may not touch the back office, or None when it may."""
+def _refusal(request: Request, url: str) -> Response | None:
+    """Why this request may not touch the back office (whose endpoint is ``url``), or None when it may."""
     if request.remote_addr not in LOOPBACK_CLIENTS:
         return _error("the fault-control endpoint answers loopback clients only", 403)
     host = (request.host or "").lower()
     name = host[: host.find("]") + 1] if host.startswith("[") else host.partition(":")[0]
     if name not in LOOPBACK_NAMES:
-        return _error(f"Host {request.host!r} refused: use http://127.0.0.1:{CONTROL_PORT}", 403)
+        return _error(f"Host {request.host!r} refused: use {url}", 403)
     # A cross-site form can POST text/plain without asking; application/json needs a preflight we never allow.
     if request.method == "POST" and request.mimetype != "application/json":
         return _error("send JSON (Content-Type: application/json)", 415)
@@ -66,7 +68,7 @@ def control_app(office: BackOffice) -> App:
 
     @app.route("/faults", methods=("GET", "POST", "DELETE"))
     def faults(request: Request) -> Response:
-        refused = _refusal(request)
+        refused = _refusal(request, office.control_url or "")
         if refused is not None:
             return refused
         system = request.args.get("system") or None

@@ -23,15 +23,32 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 from portal.demo.records import (
-    Bill, ComplaintFile, LoyaltyAccount, Mailbox, MmsAccount, Payment, PaymentAccount, PointTransaction,
-    Porting, RbtAccount, RoamingStatus, Sms, SmscAccount, Subscriber, Subscription, Ticket, Tone,
-    VasAccount, WapProfile,
+    Bill,
+    ComplaintFile,
+    LoyaltyAccount,
+    Mailbox,
+    MmsAccount,
+    Payment,
+    PaymentAccount,
+    PointTransaction,
+    Porting,
+    RbtAccount,
+    RoamingStatus,
+    Sms,
+    SmscAccount,
+    Subscriber,
+    Subscription,
+    Ticket,
+    Tone,
+    VasAccount,
+    WapProfile,
 )
 
 FIRST_NUMBER = 13800000000
@@ -157,7 +174,7 @@ def person(number: str) -> Person:
 
 def id_check_digit(first17: str) -> str:
     """ISO 7064 MOD 11-2 check character of a PRC resident ID number."""
-    total = sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS))
+    total = sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=True))
     return "10X98765432"[total % 11]
 
 

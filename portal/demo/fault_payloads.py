@@ -12,9 +12,10 @@ from __future__ import annotations
 import functools
 import random
 import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 from portal.demo import socket_systems, ui
 from portal.demo.catalogue import SystemSpec
@@ -116,11 +117,11 @@ def error_page(status: int) -> bytes:
 
 def soap_server_fault() -> bytes:
     """A SOAP 1.1 fault that is the system's own failure, not an unknown customer."""
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
-            '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><soap:Fault>'
-            "<faultcode>soap:Server</faultcode>"
-            "<faultstring>INTERNAL_ERROR: the service is temporarily unavailable</faultstring>"
-            "</soap:Fault></soap:Body></soap:Envelope>\n").encode("utf-8")
+    return (b'<?xml version="1.0" encoding="UTF-8"?>\n'
+            b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><soap:Fault>'
+            b"<faultcode>soap:Server</faultcode>"
+            b"<faultstring>INTERNAL_ERROR: the service is temporarily unavailable</faultstring>"
+            b"</soap:Fault></soap:Body></soap:Envelope>\n")
 
 
 def login_page(spec: SystemSpec) -> bytes:

@@ -69,8 +69,9 @@ import re
 import socket
 import struct
 import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Mapping
+from typing import IO, TYPE_CHECKING, Any
 
 from portal.demo import fault_payloads
 from portal.demo.catalogue import SystemSpec

@@ -25,14 +25,14 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from typing import Callable
+from collections.abc import Callable
 
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
 from portal.demo import data, ui
-from portal.demo.sso_receiver import receiver_for as ui_receiver
 from portal.demo.catalogue import SystemSpec
+from portal.demo.sso_receiver import receiver_for as ui_receiver
 from portal.demo.web import App, h, html_response, html_table, page
 
 COMPLAINTS_USERNAME = "portal-svc"

@@ -18,10 +18,10 @@ unknown operation is a ``soap:Client`` fault too, with another code.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from importlib import resources
-from typing import Callable
 from xml.sax.saxutils import quoteattr
 
 from lxml import etree

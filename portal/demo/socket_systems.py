@@ -4,21 +4,21 @@ Each connection may carry any number of requests, one after another; the
 server answers each before reading the next and closes after
 :data:`IDLE_TIMEOUT_S` idle seconds.
 
-``smsc`` (port 8210), line framing, UTF-8 (ASCII in practice)::
+``smsc`` (fixed port 8210), line framing, UTF-8 (ASCII in practice)::
 
     -> HIST 13800000000\\n
     <- OK msisdn=13800000000 sent=455 received=1300 barred=no count=2 sms=[time=2026-06-26T08:15:15;dir=MT;peer=95588;status=DELIVERED;len=45][...]\\n
     <- ERR NOTFOUND 13800000001\\n          (unknown customer)
     <- ERR BADREQUEST <why>\\n              (anything else)
 
-``mms`` (port 8211), a 4-byte big-endian length before every request and answer, GBK payload::
+``mms`` (fixed port 8211), a 4-byte big-endian length before every request and answer, GBK payload::
 
     -> msisdn=13800000000                   ("cmd=QUERY|" in front is accepted)
     <- result=OK|msisdn=...|name=刘霞|sent=14|received=75|lastSubject=宝宝满月|storageKb=27945|status=ACTIVE
     <- result=NOTFOUND|msisdn=...|message=no such subscriber
     <- result=ERROR|message=<why>
 
-``mail`` (port 8212), fixed-width ASCII records. Request: the 11-digit number
+``mail`` (fixed port 8212), fixed-width ASCII records. Request: the 11-digit number
 (a trailing CR/LF is allowed). Answer: exactly :data:`MAIL_RECORD_LENGTH` bytes::
 
     [0:2] OK|NF|ER  [2:13] msisdn  [13:53] address  [53:61] quota MB (right-aligned)
@@ -28,7 +28,8 @@ server answers each before reading the next and closes after
 from __future__ import annotations
 
 import socketserver
-from typing import TYPE_CHECKING, BinaryIO, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, BinaryIO
 
 from portal.demo import data
 from portal.demo.servers import IDLE_TIMEOUT_S

@@ -28,7 +28,7 @@ import os
 import secrets
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import requests
 from werkzeug.utils import redirect

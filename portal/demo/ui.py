@@ -12,8 +12,9 @@ An unknown customer is a 404 page with ``<div id="not-found">``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from werkzeug.wrappers import Request, Response
 

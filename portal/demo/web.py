@@ -8,8 +8,9 @@ no DTD loading, no entity resolution, no network, no huge trees.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from html import escape
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from lxml import etree
 from werkzeug.exceptions import HTTPException

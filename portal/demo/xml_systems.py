@@ -17,8 +17,8 @@ The ``msisdn`` element is accepted in the system's namespace or in none.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from lxml import etree
 from lxml.builder import ElementMaker

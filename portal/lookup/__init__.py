@@ -13,8 +13,8 @@ def init_app(app: Flask) -> None:
     from portal.adapters.fanout import make_executor
     from portal.catalog.shadow import ShadowRunner
     from portal.lookup import api, views
-    from portal.lookup.numbers import NumberPolicy
     from portal.lookup.service import LookupService
+    from portal.numbers import NumberPolicy
 
     settings = app.extensions["portal.settings"]
     executor = make_executor(settings.fanout_workers)

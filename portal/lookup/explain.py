@@ -36,7 +36,7 @@ def explain(service: LookupService, target: Operator, typed_number: str, session
             actor: Actor) -> ExplainReport:
     number = service.numbers.normalise(typed_number)
     record(session, actor, Event(action="user.explain", target=target.username, customer=number))
-    session.commit()
+    session.flush()
     policy = target.policy
     if not policy.permits("customer.lookup"):
         return ExplainReport(target.username, number, Decision(False, "no role grants customer.lookup"))
@@ -47,7 +47,8 @@ def explain(service: LookupService, target: Operator, typed_number: str, session
     adapters = [a for a in service.catalog.adapters(session) if a.config.enabled]
     visible = service.visible_adapters(target, session)
     results = dict(zip((a.id for a in visible),
-                       fan_out(visible, number, deadline_s=service.deadline_s, executor=service.executor)))
+                       fan_out(visible, number, deadline_s=service.deadline_s, executor=service.executor),
+                       strict=True))
     systems = []
     for adapter in adapters:
         if adapter.id not in results:

@@ -1,6 +1,7 @@
 """One lookup: authorise -> fan out to the visible systems -> apply field policy -> audit.
 
-Engine code: takes a database session and an :class:`Operator`, knows nothing of Flask.
+Engine code: takes a database session and an :class:`Operator`, knows nothing of Flask; flushes,
+and leaves the commit to the caller's unit of work (a refusal is recorded whatever its outcome).
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,11 +19,11 @@ from sqlalchemy.orm import Session
 from portal.accounts.service import Operator
 from portal.adapters.base import Adapter, SystemResult
 from portal.adapters.fanout import fan_out
-from portal.audit.record import Actor, Event, record
+from portal.audit.record import Actor, Event, record, record_refusal
 from portal.catalog.live import LiveCatalog
 from portal.catalog.shadow import ShadowRunner
 from portal.errors import BackendError, PermissionDenied, ResourceNotFound
-from portal.lookup.numbers import NumberPolicy
+from portal.numbers import NumberPolicy
 from portal.rbac.policy import permits
 from portal.rbac.redact import Redacted, redact
 
@@ -93,7 +95,7 @@ class LookupService:
         ]
 
     def lookup(self, typed_number: str, operator: Operator, session: Session, actor: Actor,
-               link_for=lambda system_id, number: None) -> CustomerView:
+               link_for: Callable[[str, str], str | None] = lambda system_id, number: None) -> CustomerView:
         """Ask every system the operator may see, at once, and record that they asked."""
         if not operator.policy.permits("customer.lookup"):
             raise PermissionDenied("your roles do not allow customer lookups")
@@ -102,9 +104,9 @@ class LookupService:
         customer = operator.policy.customer(number)
         if not customer.allowed:
             # Nothing is asked of any system for a customer outside the operator's scope.
-            record(session, actor, Event(action="customer.lookup", customer=number, correlation_id=correlation_id,
-                                         outcome="denied", details={"because": customer.because}))
-            session.commit()
+            record_refusal(session, actor, Event(action="customer.lookup", customer=number,
+                                                 correlation_id=correlation_id, outcome="denied",
+                                                 details={"because": customer.because}))
             raise PermissionDenied(f"customer {number} is outside what your roles may see")
         adapters = self.visible_adapters(operator, session)
         started = time.perf_counter()
@@ -112,10 +114,10 @@ class LookupService:
                           correlation_id=correlation_id)
         elapsed_ms = int(round((time.perf_counter() - started) * 1000))
         log.info("lookup %s by %s of %s in %d ms: %s", correlation_id, operator.username, number, elapsed_ms,
-                 " ".join(f"{a.id}={r.status.value}" for a, r in zip(adapters, results)))
-        redacted = [redact(operator.policy, adapter.config, result) for adapter, result in zip(adapters, results)]
+                 " ".join(f"{a.id}={r.status.value}" for a, r in zip(adapters, results, strict=True)))
+        redacted = [redact(operator.policy, adapter.config, result) for adapter, result in zip(adapters, results, strict=True)]
         systems = [self._present(adapter, view, link_for(adapter.id, number))
-                   for adapter, view in zip(adapters, redacted) if view.visible]
+                   for adapter, view in zip(adapters, redacted, strict=True) if view.visible]
         record(session, actor, Event(
             action="customer.lookup", customer=number, correlation_id=correlation_id,
             outcome="success",
@@ -126,7 +128,7 @@ class LookupService:
                      "not_attempted": [r.system_id for r in results if not r.attempted],
                      "withheld": [r.result.system_id for r in redacted if not r.visible]},
         ))
-        session.commit()
+        session.flush()
         if self.shadow is not None:
             self.shadow.after_lookup(session, number, adapters, results)
         return CustomerView(customer=number, elapsed_ms=elapsed_ms, correlation_id=correlation_id, systems=systems,
@@ -147,7 +149,7 @@ class LookupService:
         url = adapter.config.deep_link.url.replace("{customer}", number)
         record(session, actor, Event(action="system.open", target=system_id, customer=number,
                                      details={"sso": adapter.config.deep_link.sso}))
-        session.commit()
+        session.flush()
         return QuickChannel(adapter=adapter, url=url, number=number)
 
     def reveal(self, typed_number: str, system_id: str, field_name: str, operator: Operator, session: Session,
@@ -172,7 +174,7 @@ class LookupService:
             raise PermissionDenied(f"{adapter.config.name} is withheld for this customer")
         record(session, actor, Event(action="customer.reveal", target=f"{system_id}.{field_name}", customer=number,
                                      details={"system": system_id, "field": field_name}))
-        session.commit()
+        session.flush()
         value = result.fields.get(field_name)
         return None if value is None else str(value)
 

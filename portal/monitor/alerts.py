@@ -42,8 +42,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal.audit.record import Actor, Event, record
+from portal.clock import as_utc
 from portal.config import Settings, fill_template
-from portal.db import as_utc
 from portal.monitor.channels import Channel, DeliveryError, default_channels
 from portal.monitor.maintenance import ALL_SYSTEMS, silenced_systems
 from portal.monitor.models import (
@@ -148,7 +148,7 @@ class AlertDispatcher:
                 if added:
                     _audit(session, info.id, "silenced", base, channel.name, added,
                            window={"id": window.id, "system_id": window.system_id,
-                                   "ends_at": as_utc(window.ends_at).isoformat()})
+                                   "ends_at": window.ends_at.isoformat()})
             return
         if not self._mark_alerted(session, health):
             return  # another dispatcher planned it, or the state moved on since we looked
@@ -292,7 +292,7 @@ class AlertDispatcher:
                 now: datetime) -> Message:
         """Subject and text for ``transition`` from the configured templates."""
         state = transition.to_state
-        at = as_utc(transition.at)
+        at = transition.at
         if state == DOWN:
             kind, template, duration = ALERT_DOWN, self.settings.alerts_text_down, as_utc(now) - at
         else:
@@ -301,7 +301,7 @@ class AlertDispatcher:
                 select(StateTransition.at).where(StateTransition.system_id == info.id,
                                                  StateTransition.to_state == DOWN, StateTransition.at <= transition.at)
                 .order_by(StateTransition.at.desc(), StateTransition.id.desc()).limit(1))
-            duration = at - as_utc(went_down) if went_down is not None else timedelta(0)
+            duration = at - went_down if went_down is not None else timedelta(0)
         values = {"system": info.id, "system_name": info.name, "state": state, "since": iso_minutes(at),
                   "reason": transition.reason or health.reason or "-", "duration": human_duration(duration),
                   "owner": info.owner or "-"}
@@ -317,7 +317,7 @@ def _claimable(row: Alert, now: datetime) -> bool:
         return row.attempts < MAX_ATTEMPTS
     if row.attempts == 0:
         return True  # pending, never tried
-    return row.sent_at is not None and as_utc(row.sent_at) < now - IN_FLIGHT_STALE  # its sender died
+    return row.sent_at is not None and row.sent_at < now - IN_FLIGHT_STALE  # its sender died
 
 
 def _claim(session: Session, row: Alert, now: datetime) -> int:
@@ -362,7 +362,7 @@ def _audit(session: Session, system_id: str, outcome: str, base: Mapping[str, An
 
 def iso_minutes(moment: datetime) -> str:
     """``2026-11-24T09:05Z``: UTC to the minute, as alert texts show times."""
-    return as_utc(moment).strftime("%Y-%m-%dT%H:%MZ")
+    return moment.strftime("%Y-%m-%dT%H:%MZ")
 
 
 def human_duration(length: timedelta) -> str:

@@ -32,9 +32,9 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from portal import clock
 from portal.adapters.base import Adapter
 from portal.audit.models import AuditEvent
-from portal.db import as_utc, utcnow
 from portal.errors import PortalError
 from portal.monitor.lease import EPOCH
 from portal.monitor.models import UNKNOWN, Alert, HealthCheck, MonitorLease, StateTransition, SystemHealth
@@ -109,7 +109,7 @@ class HealthChecker:
             if not adapter.config.enabled or kind == "none":
                 continue
             when = next_at.get(adapter.id)
-            if when is None or as_utc(when) <= now:
+            if when is None or when <= now:
                 due.append(ProbeTask(adapter, kind, adapter.config.timeout_s, adapter.config.probe.number))
         return due
 
@@ -124,11 +124,11 @@ class HealthChecker:
         futures = [self._pool.submit(run_probe, t.adapter, t.kind, t.timeout_s, t.number) for t in tasks]
         wait(futures, timeout=max(t.timeout_s for t in tasks) + 5.0)
         seen = []
-        for task, future in zip(tasks, futures):
+        for task, future in zip(tasks, futures, strict=True):
             if future.done() and future.exception() is None:
                 observation = future.result()
             else:  # run_probe bounds itself; this only guards against a kind ignoring its timeout
-                observation = Observation(utcnow(), task.kind, False, "timeout", None, "the probe did not finish")
+                observation = Observation(clock.utcnow(), task.kind, False, "timeout", None, "the probe did not finish")
             if observation is not None:
                 seen.append((task.adapter.id, observation))
         return seen
@@ -261,7 +261,7 @@ def lookup_observations(events: Iterable[Any]) -> list[tuple[str, Observation]]:
             continue  # e.g. a denied lookup: no system was asked
         latency = details.get("latency_ms") if isinstance(details.get("latency_ms"), dict) else {}
         skipped = set(details.get("not_attempted") or ())
-        at = as_utc(event.occurred_at)
+        at = event.occurred_at
         for system_id, status in statuses.items():
             if system_id in skipped or not isinstance(status, str):
                 continue
@@ -275,7 +275,7 @@ def lookup_observations(events: Iterable[Any]) -> list[tuple[str, Observation]]:
 
 
 def _note(row: SystemHealth, observation: Observation) -> None:
-    if row.last_check_at is None or as_utc(row.last_check_at) <= observation.at:
+    if row.last_check_at is None or row.last_check_at <= observation.at:
         row.last_check_at = observation.at
         row.last_latency_ms = observation.latency_ms
     if not observation.ok:
@@ -290,5 +290,4 @@ def _check_row(system_id: str, observation: Observation) -> dict[str, Any]:
 
 def _later(now: datetime, previous: datetime) -> datetime:
     """A stamp after ``previous``, even if this host's clock is behind the last monitor's."""
-    previous = as_utc(previous)
     return now if now > previous else previous + timedelta(microseconds=1)

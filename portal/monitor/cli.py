@@ -14,7 +14,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from portal.db import utcnow
+from portal import clock
 from portal.monitor.checker import CURSOR_NAME
 
 
@@ -91,7 +91,6 @@ def _holder(runner) -> str | None:
 @with_appcontext
 def status_command() -> None:
     """Each system's state, since when, last latency and error; who holds the monitor's lease."""
-    from portal.db import as_utc
     from portal.monitor import readings
     from portal.monitor.lease import make_lease
     from portal.monitor.models import MonitorLease
@@ -105,11 +104,11 @@ def status_command() -> None:
         closer = getattr(lease, "close", None)
         if closer:
             closer()
-    now = utcnow()
+    now = clock.utcnow()
     with database.session() as session:
         rows = readings.current_states(session)
         cursor = session.get(MonitorLease, CURSOR_NAME)
-        last = (cursor.holder, as_utc(cursor.renewed_at)) if cursor is not None else None
+        last = (cursor.holder, cursor.renewed_at) if cursor is not None else None
     click.echo(f"lease: {lease.description} held by {holder}" if holder
                else f"lease: {lease.description} is free: no monitor is acting")
     if last is not None and last[1].year > 1970:

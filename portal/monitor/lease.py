@@ -27,13 +27,13 @@ import os
 import secrets
 import socket
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import case, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from portal.db import as_utc, utcnow
+from portal.clock import utcnow
 from portal.monitor.models import MonitorLease
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -43,7 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "monitor"
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def make_holder_id() -> str:
@@ -123,7 +123,7 @@ class DatabaseLease:
         with self.db.session() as session:
             row = session.execute(select(MonitorLease.holder, MonitorLease.expires_at)
                                   .where(MonitorLease.name == self.name)).first()
-        if row is None or as_utc(row.expires_at) < self.clock():
+        if row is None or row.expires_at < self.clock():
             return None
         return row.holder
 

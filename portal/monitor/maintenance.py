@@ -1,7 +1,7 @@
 """Maintenance windows: planned outages during which a system's alerts are silenced.
 
 The pages, the JSON API and ``portal monitor maintenance`` all go through these
-functions; they authorise, validate, audit and commit, so no caller can skip a step.
+functions; they authorise, validate and audit, so no caller can skip a step; the caller commits.
 
 Public API (``systems`` is ``id -> SystemInfo``, e.g. :func:`portal.monitor.systems.systems_of`)::
 
@@ -33,9 +33,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal import clock
 from portal.accounts.service import Operator
 from portal.audit.record import Actor, Event, record
-from portal.db import as_utc, utcnow
+from portal.clock import as_utc
 from portal.errors import Conflict, InvalidDocument, PermissionDenied, ResourceNotFound
 from portal.monitor.models import MaintenanceWindow
 from portal.monitor.systems import SystemInfo
@@ -63,6 +64,8 @@ def parse_time(value: Any, key: str) -> datetime:
         return as_utc(datetime.fromisoformat(text))
     except ValueError:
         raise InvalidDocument(key, f"{value!r} is not an ISO 8601 date and time, e.g. 2026-11-24T22:00Z") from None
+    except OverflowError:  # 0001-01-01T00:00+01:00 lies before the year 1 in UTC (was a 500)
+        raise InvalidDocument(key, f"{value!r} is out of range") from None
 
 
 def may_manage(operator: Operator, systems: Mapping[str, SystemInfo], system_id: str) -> bool:
@@ -79,9 +82,9 @@ def may_manage(operator: Operator, systems: Mapping[str, SystemInfo], system_id:
 def create(session: Session, operator: Operator, actor: Actor, systems: Mapping[str, SystemInfo], *,
            system_id: str, starts_at: datetime | str | None = None, ends_at: datetime | str,
            reason: str, now: datetime | None = None) -> MaintenanceWindow:
-    """Open a window silencing ``system_id`` from ``starts_at`` (default now) to ``ends_at``; committed."""
-    now = as_utc(now or utcnow())
-    _require_some_right(operator)
+    """Open a window silencing ``system_id`` from ``starts_at`` (default now) to ``ends_at`` (the caller commits)."""
+    now = as_utc(now or clock.utcnow())
+    require_some_right(operator)
     if not isinstance(system_id, str) or (system_id != ALL_SYSTEMS and system_id not in systems):
         raise InvalidDocument("system_id", f"no system {system_id!r}; use a system id or '*' for every system")
     if not may_manage(operator, systems, system_id):
@@ -103,15 +106,15 @@ def create(session: Session, operator: Operator, actor: Actor, systems: Mapping[
     session.flush()
     record(session, actor, Event(action="monitor.maintenance_create", target=system_id,
                                  details={"before": None, "after": window_document(window, now)}))
-    session.commit()
+    session.flush()
     return window
 
 
 def cancel(session: Session, operator: Operator, actor: Actor, systems: Mapping[str, SystemInfo],
            window_id: int, *, now: datetime | None = None) -> MaintenanceWindow:
-    """End a current window now or drop an upcoming one; committed. Alerts flow again at the next tick."""
-    now = as_utc(now or utcnow())
-    _require_some_right(operator)
+    """End a current window now or drop an upcoming one (the caller commits). Alerts flow again at the next tick."""
+    now = as_utc(now or clock.utcnow())
+    require_some_right(operator)
     window = session.get(MaintenanceWindow, window_id)
     if window is None:
         raise ResourceNotFound(f"no maintenance window {window_id}")
@@ -125,7 +128,7 @@ def cancel(session: Session, operator: Operator, actor: Actor, systems: Mapping[
     session.flush()
     record(session, actor, Event(action="monitor.maintenance_cancel", target=window.system_id,
                                  details={"before": before, "after": window_document(window, now)}))
-    session.commit()
+    session.flush()
     return window
 
 
@@ -135,7 +138,7 @@ def list_windows(session: Session, *, system_id: str | None = None, include_past
 
     ``system_id`` narrows to windows that concern that system, including ``*`` windows.
     """
-    now = as_utc(now or utcnow())
+    now = as_utc(now or clock.utcnow())
     query = select(MaintenanceWindow)
     if system_id is not None:
         query = query.where(MaintenanceWindow.system_id.in_((system_id, ALL_SYSTEMS)))
@@ -143,7 +146,7 @@ def list_windows(session: Session, *, system_id: str | None = None, include_past
     live = [w for w in windows if window_status(w, now) in ("current", "upcoming")]
     if not include_past:
         return live
-    over = sorted((w for w in windows if w not in live), key=lambda w: (as_utc(w.starts_at), w.id), reverse=True)
+    over = sorted((w for w in windows if w not in live), key=lambda w: (w.starts_at, w.id), reverse=True)
     return live + over
 
 
@@ -177,15 +180,15 @@ def window_status(window: MaintenanceWindow, now: datetime) -> str:
     now = as_utc(now)
     if window.cancelled_at is not None:
         return "cancelled"
-    if as_utc(window.ends_at) <= now:
+    if window.ends_at <= now:
         return "ended"
-    return "current" if as_utc(window.starts_at) <= now else "upcoming"
+    return "current" if window.starts_at <= now else "upcoming"
 
 
 def window_document(window: MaintenanceWindow, now: datetime | None = None) -> dict[str, Any]:
     """The window as JSON-able data (times in ISO 8601 UTC), with its status at ``now``."""
     def iso(moment: datetime | None) -> str | None:
-        return as_utc(moment).isoformat().replace("+00:00", "Z") if moment is not None else None
+        return moment.isoformat().replace("+00:00", "Z") if moment is not None else None
 
     return {
         "id": window.id,
@@ -197,11 +200,12 @@ def window_document(window: MaintenanceWindow, now: datetime | None = None) -> d
         "created_at": iso(window.created_at),
         "cancelled_at": iso(window.cancelled_at),
         "cancelled_by": window.cancelled_by,
-        "status": window_status(window, now or utcnow()),
+        "status": window_status(window, now or clock.utcnow()),
     }
 
 
-def _require_some_right(operator: Operator) -> None:
+def require_some_right(operator: Operator) -> None:
+    """Refuse (403) an operator who may manage no window at all; callers check it before reading a body."""
     if not (permits(operator.permissions, MANAGE_ALL) or permits(operator.permissions, MANAGE_OWN)):
         raise PermissionDenied("maintenance windows need monitor.manage, or adapters.own for your own systems")
 

@@ -14,7 +14,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from portal.db import as_utc, utcnow
+from portal import clock
 from portal.errors import PortalError
 
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
@@ -52,7 +52,7 @@ def maintenance_add(system_id: str, length: str | None, until: str | None, start
 
     if (length is None) == (until is None):
         raise click.UsageError("give exactly one of --for and --until")
-    now = utcnow()
+    now = clock.utcnow()
     with _session() as session:
         operator, actor, systems = _context(session, username)
         try:
@@ -73,7 +73,7 @@ def maintenance_list(include_past: bool) -> None:
     """Current and upcoming windows (with --all, past ones too)."""
     from portal.monitor import maintenance as service
 
-    now = utcnow()
+    now = clock.utcnow()
     with _session() as session:
         windows = service.list_windows(session, include_past=include_past, now=now)
     if not windows:
@@ -101,9 +101,10 @@ def maintenance_cancel(window_id: int, username: str) -> None:
 
 
 def _session():
-    from portal.db import get_database
+    """The command's unit of work: committed when it ends, rolled back when it fails."""
+    from portal.db import get_database, unit_of_work
 
-    return get_database().session()
+    return unit_of_work(get_database())
 
 
 def _context(session, username: str):
@@ -119,4 +120,4 @@ def _context(session, username: str):
 
 def _when(moment: datetime) -> str:
 
-    return as_utc(moment).strftime("%Y-%m-%d %H:%MZ")
+    return moment.strftime("%Y-%m-%d %H:%MZ")

@@ -33,8 +33,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
-from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.wrappers import Request, Response
 
 from portal.adapters.resilience import BreakerState, guard_for

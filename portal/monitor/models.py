@@ -9,13 +9,12 @@ not send the same message twice.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Optional
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.accounts.models import utcnow
-from portal.db import Base
+from portal import clock
+from portal.db import Base, UTCDateTime
 
 # States of a system. ``unknown`` until the first observation.
 UP, DEGRADED, DOWN, UNKNOWN = "up", "degraded", "down", "unknown"
@@ -34,17 +33,17 @@ class SystemHealth(Base):
 
     system_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     state: Mapped[str] = mapped_column(String(16), default=UNKNOWN)
-    since: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    reason: Mapped[Optional[str]] = mapped_column(String(300))  # why it is in this state, for people
+    since: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.utcnow)
+    reason: Mapped[str | None] = mapped_column(String(300))  # why it is in this state, for people
     failures: Mapped[int] = mapped_column(Integer, default=0)    # consecutive failed observations
     successes: Mapped[int] = mapped_column(Integer, default=0)   # consecutive good observations
     slow: Mapped[int] = mapped_column(Integer, default=0)        # consecutive good but slow observations
-    last_check_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
-    last_latency_ms: Mapped[Optional[int]] = mapped_column(Integer)
-    last_error: Mapped[Optional[str]] = mapped_column(String(300))
-    next_probe_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    last_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_latency_ms: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    next_probe_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The latest transition into ``state`` and the last state announced to people (up or down).
-    transition_id: Mapped[Optional[int]] = mapped_column(BigInteger)
+    transition_id: Mapped[int | None] = mapped_column(BigInteger)
     alerted_state: Mapped[str] = mapped_column(String(16), default=UP)
 
 
@@ -57,12 +56,12 @@ class HealthCheck(Base):
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     system_id: Mapped[str] = mapped_column(String(32))
-    checked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.utcnow)
     source: Mapped[str] = mapped_column(String(16))   # connect | wsdl | canary | lookup
     ok: Mapped[bool]
     status: Mapped[str] = mapped_column(String(16))   # ok | not_found | timeout | error | unavailable
-    latency_ms: Mapped[Optional[int]] = mapped_column(Integer)
-    error: Mapped[Optional[str]] = mapped_column(String(300))
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(300))
 
 
 class StateTransition(Base):
@@ -73,10 +72,10 @@ class StateTransition(Base):
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     system_id: Mapped[str] = mapped_column(String(32))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.utcnow)
     from_state: Mapped[str] = mapped_column(String(16))
     to_state: Mapped[str] = mapped_column(String(16))
-    reason: Mapped[Optional[str]] = mapped_column(String(300))
+    reason: Mapped[str | None] = mapped_column(String(300))
 
 
 class Alert(Base):
@@ -96,9 +95,9 @@ class Alert(Base):
     recipient: Mapped[str] = mapped_column(String(254))
     status: Mapped[str] = mapped_column(String(16), default=PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    sent_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
-    error: Mapped[Optional[str]] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(String(300))
 
 
 class MaintenanceWindow(Base):
@@ -109,13 +108,13 @@ class MaintenanceWindow(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     system_id: Mapped[str] = mapped_column(String(32))
-    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
     reason: Mapped[str] = mapped_column(String(300))
     created_by: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    cancelled_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
-    cancelled_by: Mapped[Optional[str]] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.utcnow)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class MonitorLease(Base):
@@ -125,8 +124,8 @@ class MonitorLease(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(String(128))
-    acquired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    renewed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.utcnow)
+    renewed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # How far the monitor has read real lookups from the audit log (audit_events.seq).
     cursor: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -26,8 +26,9 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 
+from portal import clock
 from portal.adapters.base import Adapter, LookupContext, Status
 from portal.adapters.boundary import Scope, running
 from portal.adapters.egress import EgressRefused, open_connection
@@ -78,7 +79,7 @@ def _connect(adapter: Adapter, timeout_s: float, started: float) -> Observation:
         sock.close()
     except EgressRefused as exc:
         return _failed("connect", started, exc.result_status, exc.detail)
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         return _failed("connect", started, "timeout", f"no connection within {timeout_s:g} s")
     except ConnectionRefusedError:
         return _failed("connect", started, "unavailable", "connection refused")
@@ -149,4 +150,4 @@ def _elapsed_ms(started: float) -> int:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return clock.utcnow()

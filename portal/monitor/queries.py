@@ -15,18 +15,27 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Optional
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from portal import clock
 from portal.adapters.base import Adapter
 from portal.adapters.resilience import guard_for
-from portal.db import as_utc, utcnow
 from portal.monitor import maintenance, readings
-from portal.monitor.models import (DEGRADED, DOWN, UNKNOWN, UP, Alert, HealthCheck, MaintenanceWindow,
-                                   MonitorLease, SystemHealth)
+from portal.monitor.models import (
+    DEGRADED,
+    DOWN,
+    UNKNOWN,
+    UP,
+    Alert,
+    HealthCheck,
+    MaintenanceWindow,
+    MonitorLease,
+    SystemHealth,
+)
 from portal.monitor.readings import percentile
 
 WINDOW = timedelta(hours=1)
@@ -42,12 +51,12 @@ class HourStats:
 
     checks: int = 0
     errors: int = 0
-    p50_ms: Optional[int] = None
-    p95_ms: Optional[int] = None
-    p99_ms: Optional[int] = None
+    p50_ms: int | None = None
+    p95_ms: int | None = None
+    p99_ms: int | None = None
 
     @property
-    def error_rate(self) -> Optional[float]:
+    def error_rate(self) -> float | None:
         return self.errors / self.checks if self.checks else None
 
     def to_dict(self) -> dict[str, Any]:
@@ -70,7 +79,7 @@ class Window:
 
     @classmethod
     def of(cls, row: MaintenanceWindow, at: datetime) -> Window:
-        return cls(row.id, row.system_id, as_utc(row.starts_at), as_utc(row.ends_at), row.reason,
+        return cls(row.id, row.system_id, row.starts_at, row.ends_at, row.reason,
                    row.created_by, maintenance.window_status(row, at), maintenance.window_document(row, at))
 
     @property
@@ -87,17 +96,17 @@ class SystemStatus:
 
     id: str
     name: str
-    owner: Optional[str]
+    owner: str | None
     state: str
-    since: Optional[datetime]
-    reason: Optional[str]
-    last_check_at: Optional[datetime]
-    last_latency_ms: Optional[int]
-    last_error: Optional[str]
-    next_probe_at: Optional[datetime]
+    since: datetime | None
+    reason: str | None
+    last_check_at: datetime | None
+    last_latency_ms: int | None
+    last_error: str | None
+    next_probe_at: datetime | None
     breaker: dict[str, Any]
     hour: HourStats
-    maintenance: Optional[Window]
+    maintenance: Window | None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -115,8 +124,8 @@ class Observation:
     source: str
     ok: bool
     status: str
-    latency_ms: Optional[int]
-    error: Optional[str]
+    latency_ms: int | None
+    error: str | None
 
     def to_dict(self) -> dict[str, Any]:
         return {"checked_at": iso(self.checked_at), "source": self.source, "ok": self.ok, "status": self.status,
@@ -143,11 +152,11 @@ class SystemDetail:
 class LeaseInfo:
     """Who runs the monitor process, as its lease says."""
 
-    holder: Optional[str] = None
-    renewed_at: Optional[datetime] = None
-    expires_at: Optional[datetime] = None
+    holder: str | None = None
+    renewed_at: datetime | None = None
+    expires_at: datetime | None = None
     running: bool = False
-    error: Optional[str] = None  # the lease could not be read: whether the monitor runs is unknown
+    error: str | None = None  # the lease could not be read: whether the monitor runs is unknown
 
     def to_dict(self, at: datetime) -> dict[str, Any]:
         age = (at - self.renewed_at).total_seconds() if self.renewed_at else None
@@ -165,21 +174,20 @@ def health_rows(session: Session, ids: Iterable[str]) -> dict[str, SystemHealth]
     return {row.system_id: row for row in session.scalars(select(SystemHealth).where(SystemHealth.system_id.in_(ids)))}
 
 
-def monitor_lease(session: Session, at: Optional[datetime] = None) -> LeaseInfo:
+def monitor_lease(session: Session, at: datetime | None = None) -> LeaseInfo:
     """The freshest lease; ``running`` only while it has not expired."""
-    at = at or utcnow()
+    at = at or clock.utcnow()
     row = session.scalars(select(MonitorLease).order_by(MonitorLease.expires_at.desc()).limit(1)).first()
     if row is None:
         return LeaseInfo()
-    expires = as_utc(row.expires_at)
-    return LeaseInfo(row.holder, as_utc(row.renewed_at), expires, bool(expires and expires > at))
+    return LeaseInfo(row.holder, row.renewed_at, row.expires_at, bool(row.expires_at and row.expires_at > at))
 
 
-def hour_stats(session: Session, ids: Sequence[str], at: Optional[datetime] = None) -> dict[str, HourStats]:
+def hour_stats(session: Session, ids: Sequence[str], at: datetime | None = None) -> dict[str, HourStats]:
     """Observations, errors and latency percentiles per system over the hour before ``at``."""
     if not ids:
         return {}
-    at = at or utcnow()
+    at = at or clock.utcnow()
     recent = (HealthCheck.checked_at >= at - WINDOW, HealthCheck.checked_at <= at, HealthCheck.system_id.in_(ids))
     counts = {system: (checks, errors or 0) for system, checks, errors in session.execute(
         select(HealthCheck.system_id, func.count(), func.sum(case((HealthCheck.ok.is_(False), 1), else_=0)))
@@ -189,7 +197,7 @@ def hour_stats(session: Session, ids: Sequence[str], at: Optional[datetime] = No
             for system, (checks, errors) in counts.items()}
 
 
-def _percentiles(session: Session, recent: tuple) -> dict[str, tuple[Optional[int], ...]]:
+def _percentiles(session: Session, recent: tuple) -> dict[str, tuple[int | None, ...]]:
     timed = (*recent, HealthCheck.latency_ms.is_not(None))
     if session.get_bind().dialect.name == "postgresql":
         columns = [func.percentile_disc(p).within_group(HealthCheck.latency_ms) for p in PERCENTILES]
@@ -201,25 +209,25 @@ def _percentiles(session: Session, recent: tuple) -> dict[str, tuple[Optional[in
     return {system: tuple(percentile(sorted(values), p) for p in PERCENTILES) for system, values in latencies.items()}
 
 
-def maintenance_windows(session: Session, system_id: Optional[str] = None, at: Optional[datetime] = None,
+def maintenance_windows(session: Session, system_id: str | None = None, at: datetime | None = None,
                         limit: int = 50) -> list[Window]:
     """Current and upcoming windows (of one system and ``*``, or all), then past ones, newest first."""
-    at = at or utcnow()
+    at = at or clock.utcnow()
     rows = maintenance.list_windows(session, system_id=system_id, include_past=True, now=at)
     return [Window.of(row, at) for row in rows[:limit]]
 
 
-def active_windows(session: Session, at: Optional[datetime] = None) -> dict[str, Window]:
+def active_windows(session: Session, at: datetime | None = None) -> dict[str, Window]:
     """system id (or ``*``) -> the window silencing it now."""
-    at = at or utcnow()
+    at = at or clock.utcnow()
     return {system: Window.of(row, at) for system, row in maintenance.silenced_systems(session, at).items()}
 
 
 # -- assembled views ----------------------------------------------------------------------------------
 
-def overview(session: Session, adapters: Sequence[Adapter], at: Optional[datetime] = None) -> list[SystemStatus]:
+def overview(session: Session, adapters: Sequence[Adapter], at: datetime | None = None) -> list[SystemStatus]:
     """Every system in force, most serious first (down, degraded, unknown, up), then by name."""
-    at = at or utcnow()
+    at = at or clock.utcnow()
     adapters = [a for a in adapters if a.config.enabled]
     ids = [a.id for a in adapters]
     health = health_rows(session, ids)
@@ -230,9 +238,9 @@ def overview(session: Session, adapters: Sequence[Adapter], at: Optional[datetim
     return sorted(rows, key=lambda s: (SEVERITY.get(s.state, 2), s.name.lower()))
 
 
-def system_detail(session: Session, adapter: Adapter, at: Optional[datetime] = None, limit: int = 50) -> SystemDetail:
+def system_detail(session: Session, adapter: Adapter, at: datetime | None = None, limit: int = 50) -> SystemDetail:
     """One system's page: recent observations and errors, state history, alerts, maintenance, latency."""
-    at = at or utcnow()
+    at = at or clock.utcnow()
     system_id = adapter.id
     windows = maintenance_windows(session, system_id, at)
     active = next((w for w in windows if w.status == "current"), None)
@@ -244,9 +252,9 @@ def system_detail(session: Session, adapter: Adapter, at: Optional[datetime] = N
     errors = [_observation(r) for r in readings.recent_errors(session, system_id, limit=limit)]
     transitions = [{"at": iso(t.at), "from": t.from_state, "to": t.to_state, "reason": t.reason}
                    for t in readings.state_history(session, system_id, limit=limit)]
-    alerts = [{"created_at": iso(as_utc(a.created_at)), "kind": a.kind, "channel": a.channel,
+    alerts = [{"created_at": iso(a.created_at), "kind": a.kind, "channel": a.channel,
                "recipient": a.recipient, "status": a.status, "attempts": a.attempts,
-               "sent_at": iso(as_utc(a.sent_at)), "error": a.error}
+               "sent_at": iso(a.sent_at), "error": a.error}
               for a in session.scalars(select(Alert).where(Alert.system_id == system_id)
                                        .order_by(Alert.created_at.desc(), Alert.id.desc()).limit(limit))]
     return SystemDetail(status, observations, errors, transitions, alerts, windows, _per_minute(session, system_id, at))
@@ -259,22 +267,22 @@ def _per_minute(session: Session, system_id: str, at: datetime) -> list[dict[str
     for checked_at, ms in session.execute(select(HealthCheck.checked_at, HealthCheck.latency_ms).where(
             HealthCheck.system_id == system_id, HealthCheck.checked_at >= start, HealthCheck.checked_at <= at,
             HealthCheck.latency_ms.is_not(None))):
-        key = as_utc(checked_at).strftime("%H:%M")  # type: ignore[union-attr]
+        key = checked_at.strftime("%H:%M")
         slowest[key] = max(slowest.get(key, 0), ms)
     minutes = int(WINDOW.total_seconds() // 60) + 1
     keys = [(start + timedelta(minutes=i)).strftime("%H:%M") for i in range(minutes)]
     return [{"key": k, "count": slowest.get(k, 0)} for k in keys] if slowest else []
 
 
-def _status(adapter: Adapter, row: Optional[SystemHealth], hour: HourStats, window: Optional[Window]) -> SystemStatus:
+def _status(adapter: Adapter, row: SystemHealth | None, hour: HourStats, window: Window | None) -> SystemStatus:
     breaker = guard_for(adapter).health()
     return SystemStatus(
         id=adapter.id, name=adapter.config.name, owner=adapter.config.owner,
-        state=row.state if row else UNKNOWN, since=as_utc(row.since) if row else None,
+        state=row.state if row else UNKNOWN, since=row.since if row else None,
         reason=row.reason if row else "not checked yet",
-        last_check_at=as_utc(row.last_check_at) if row else None,
+        last_check_at=row.last_check_at if row else None,
         last_latency_ms=row.last_latency_ms if row else None, last_error=row.last_error if row else None,
-        next_probe_at=as_utc(row.next_probe_at) if row else None,
+        next_probe_at=row.next_probe_at if row else None,
         breaker={"state": str(breaker.get("state", "closed")), "failures": breaker.get("failures"),
                  "retry_in_s": breaker.get("retry_in_s"), "in_flight": breaker.get("in_flight"),
                  "max_concurrency": breaker.get("max_concurrency")},
@@ -282,9 +290,8 @@ def _status(adapter: Adapter, row: Optional[SystemHealth], hour: HourStats, wind
 
 
 def _observation(row: HealthCheck) -> Observation:
-    return Observation(as_utc(row.checked_at), row.source, bool(row.ok), row.status, row.latency_ms,  # type: ignore[arg-type]
-                       row.error)
+    return Observation(row.checked_at, row.source, bool(row.ok), row.status, row.latency_ms, row.error)
 
 
-def iso(value: Optional[datetime]) -> Optional[str]:
-    return None if value is None else as_utc(value).astimezone(timezone.utc).isoformat().replace("+00:00", "Z")  # type: ignore[union-attr]
+def iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")

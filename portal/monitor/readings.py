@@ -16,7 +16,6 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal.db import as_utc
 from portal.monitor.models import HealthCheck, StateTransition, SystemHealth
 
 
@@ -69,10 +68,7 @@ def current_states(session: Session) -> list[SystemHealth]:
     """Every monitored system's row, ordered by id, detached from the session (read-only copies)."""
     rows = list(session.scalars(select(SystemHealth).order_by(SystemHealth.system_id)))
     for row in rows:
-        session.expunge(row)  # UTC-aware copies for the caller; nothing is written back
-        row.since = as_utc(row.since)
-        row.last_check_at = as_utc(row.last_check_at) if row.last_check_at else None
-        row.next_probe_at = as_utc(row.next_probe_at) if row.next_probe_at else None
+        session.expunge(row)  # copies for the caller; nothing is written back
     return rows
 
 
@@ -87,7 +83,6 @@ def recent_errors(session: Session, system_id: str | None = None, *, since: date
     rows = list(session.scalars(query.order_by(HealthCheck.checked_at.desc(), HealthCheck.id.desc()).limit(limit)))
     for row in rows:
         session.expunge(row)
-        row.checked_at = as_utc(row.checked_at)
     return rows
 
 
@@ -102,5 +97,4 @@ def state_history(session: Session, system_id: str | None = None, *, since: date
     rows = list(session.scalars(query.order_by(StateTransition.at.desc(), StateTransition.id.desc()).limit(limit)))
     for row in rows:
         session.expunge(row)
-        row.at = as_utc(row.at)
     return rows

@@ -17,10 +17,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
+from portal import clock as portal_clock
 from portal.monitor.checker import HealthChecker, TickConflict, TickReport
 from portal.monitor.lease import Lease, make_lease
 from portal.monitor.systems import systems_of
@@ -55,7 +57,7 @@ class Monitor:
         self.catalog = catalog
         self.lease = lease or make_lease(settings, db)
         self.checker = checker or HealthChecker(settings)
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.clock = clock or portal_clock.utcnow
         self.leader = False
         self._dispatcher: Any = dispatcher  # default: portal.monitor.alerts.AlertDispatcher, when installed
         self._dispatcher_missing = False

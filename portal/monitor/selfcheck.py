@@ -12,14 +12,14 @@ import time
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from portal.db import utcnow
+from portal import clock
 from portal.monitor.lease import LEASE_NAME
 from portal.monitor.queries import LeaseInfo, monitor_lease
 
@@ -35,8 +35,8 @@ class Probe:
     """One dependency: reachable or not, how long the round trip took, and why not (for people)."""
 
     ok: bool
-    ms: Optional[float] = None
-    error: Optional[str] = None
+    ms: float | None = None
+    error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "ms": self.ms, "error": self.error}
@@ -46,10 +46,10 @@ class Probe:
 class Workers:
     """The lookup fan-out pool: threads started, how many are busy, tasks waiting, the ceiling."""
 
-    max_threads: Optional[int]
-    started: Optional[int]
-    busy: Optional[int]
-    queued: Optional[int]
+    max_threads: int | None
+    started: int | None
+    busy: int | None
+    queued: int | None
 
     def to_dict(self) -> dict[str, Any]:
         return {"max_threads": self.max_threads, "started": self.started, "busy": self.busy, "queued": self.queued}
@@ -58,7 +58,7 @@ class Workers:
 @dataclass(frozen=True)
 class PortalHealth:
     database: Probe
-    redis: Optional[Probe]  # None: no Redis configured
+    redis: Probe | None  # None: no Redis configured
     workers: Workers
     monitor: LeaseInfo
     checked_at: datetime
@@ -100,7 +100,7 @@ def redis_of(app: Flask) -> Any:
     return client
 
 
-def workers_of(executor: Optional[Executor]) -> Workers:
+def workers_of(executor: Executor | None) -> Workers:
     """Read the thread pool's counters; they are private to ThreadPoolExecutor, so each is optional."""
     threads = getattr(executor, "_threads", None)
     idle = getattr(getattr(executor, "_idle_semaphore", None), "_value", None)
@@ -111,15 +111,15 @@ def workers_of(executor: Optional[Executor]) -> Workers:
                    queued=queue.qsize() if queue is not None else None)
 
 
-def dependencies(app: Flask) -> tuple[Probe, Optional[Probe]]:
+def dependencies(app: Flask) -> tuple[Probe, Probe | None]:
     """Database and (when configured) Redis: what ``/readyz`` needs."""
     client = redis_of(app)
     return check_database(app.extensions["portal.db"].engine), check_redis(client) if client is not None else None
 
 
-def monitor_process(app: Flask, session: Session, at: Optional[datetime] = None) -> LeaseInfo:
+def monitor_process(app: Flask, session: Session, at: datetime | None = None) -> LeaseInfo:
     """Who holds the monitor's lease: in Redis when one is configured (as the monitor does), else the database."""
-    at = at or utcnow()
+    at = at or clock.utcnow()
     client = redis_of(app)
     try:
         if client is None:
@@ -146,6 +146,6 @@ def _redis_lease(client: Any, lease_s: float, at: datetime) -> LeaseInfo:
 def portal_health(app: Flask, session: Session) -> PortalHealth:
     database, redis = dependencies(app)
     lookup = app.extensions.get("portal.lookup")
-    at = utcnow()
+    at = clock.utcnow()
     return PortalHealth(database, redis, workers_of(getattr(lookup, "executor", None)),
                         monitor_process(app, session, at), at)

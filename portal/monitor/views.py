@@ -8,33 +8,19 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime
-from typing import Optional
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
-from sqlalchemy.orm import Session
 
-from portal.adapters.base import Adapter
-from portal.audit import charts
-from portal.db import as_utc, get_session, utcnow
-from portal.errors import Conflict, InvalidDocument, ResourceNotFound
+from portal import charts, clock
+from portal.db import abandon, get_session
+from portal.errors import Conflict, InvalidDocument
 from portal.monitor import maintenance, queries, selfcheck
-from portal.monitor.systems import SystemInfo, systems_of
+from portal.monitor.catalogue import adapter_or_404, systems_in_force
+from portal.monitor.systems import SystemInfo
 from portal.rbac.decorators import require
 from portal.sso.identity import current_actor, current_operator
 
 bp = Blueprint("monitor", __name__)
-
-
-def adapter_or_404(system_id: str) -> Adapter:
-    """The system in force with this id; the monitor shows only what the catalogue holds."""
-    adapter = current_app.extensions["portal.catalog"].get(get_session(), system_id)
-    if adapter is None:
-        raise ResourceNotFound(f"no system {system_id[:40]!r} is registered")
-    return adapter
-
-
-def systems_in_force(session: Session) -> dict[str, SystemInfo]:
-    return systems_of(current_app.extensions["portal.catalog"].adapters(session))
 
 
 @bp.get("/monitor")
@@ -76,11 +62,12 @@ def create_window():
                                     starts_at=request.form.get("starts_at") or None,
                                     ends_at=request.form.get("ends_at", ""), reason=request.form.get("reason", ""))
     except InvalidDocument as exc:
+        abandon(get_session())  # refused: nothing of it is committed
         session.rollback()
         flash(f"The maintenance window was not saved: {exc.detail}", "error")
     else:
         flash(f"Maintenance window {window.id} saved: alerts about {window.system_id} are silenced "
-              f"until {as_utc(window.ends_at):%Y-%m-%d %H:%M} UTC.", "info")
+              f"until {window.ends_at:%Y-%m-%d %H:%M} UTC.", "info")
     return redirect(_back())
 
 
@@ -91,6 +78,7 @@ def cancel_window(window_id: int):
     try:
         maintenance.cancel(session, current_operator(), current_actor(), systems_in_force(session), window_id)
     except Conflict as exc:
+        abandon(get_session())  # refused: nothing of it is committed
         session.rollback()
         flash(exc.detail, "error")
     else:
@@ -112,13 +100,12 @@ def _back() -> str:
 
 
 @bp.app_template_filter("ago")
-def ago(value: Optional[datetime]) -> str:
+def ago(value: datetime | None) -> str:
     """'12:03:04 UTC (2 min ago)': the clock time for the record, the distance for the reader."""
     if value is None:
         return "never"
-    value = as_utc(value)
-    seconds = (utcnow() - value).total_seconds()  # type: ignore[operator]
-    return f"{value:%Y-%m-%d %H:%M:%S} UTC ({distance(seconds)})"  # type: ignore[str-format]
+    seconds = (clock.utcnow() - value).total_seconds()
+    return f"{value:%Y-%m-%d %H:%M:%S} UTC ({distance(seconds)})"
 
 
 def distance(seconds: float) -> str:

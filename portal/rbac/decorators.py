@@ -9,8 +9,9 @@ walks the URL map and fails for any route without one (deny by default).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
-from typing import Callable, TypeVar
+from typing import Any, TypeVar, cast
 
 from flask import redirect, request, url_for
 
@@ -19,7 +20,7 @@ from portal.rbac import permissions
 from portal.rbac.policy import permits
 from portal.sso.identity import current_operator
 
-F = TypeVar("F", bound=Callable)
+F = TypeVar("F", bound=Callable[..., Any])
 
 #: ``portal_access`` values: ("public", reason), ("signed_in", None), ("permission", name).
 ACCESS_ATTRIBUTE = "portal_access"
@@ -32,7 +33,7 @@ def require(permission: str | None = None) -> Callable[[F], F]:
 
     def decorate(view: F) -> F:
         @wraps(view)
-        def guarded(*args, **kwargs):
+        def guarded(*args: Any, **kwargs: Any) -> Any:
             operator = current_operator()
             if operator is None:
                 if request.path.startswith("/api/"):
@@ -43,7 +44,7 @@ def require(permission: str | None = None) -> Callable[[F], F]:
             return view(*args, **kwargs)
 
         setattr(guarded, ACCESS_ATTRIBUTE, ("permission", permission) if permission else ("signed_in", None))
-        return guarded  # type: ignore[return-value]
+        return cast(F, guarded)
 
     return decorate
 
@@ -60,6 +61,6 @@ def public(reason: str) -> Callable[[F], F]:
     return decorate
 
 
-def access_of(view: Callable) -> tuple[str, str | None] | None:
+def access_of(view: Callable[..., Any]) -> tuple[str, str | None] | None:
     """The access decision of a view function, ``None`` when it has none."""
     return getattr(view, ACCESS_ATTRIBUTE, None)

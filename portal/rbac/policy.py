@@ -11,7 +11,7 @@ operator looks customers up with); an admin role does not widen an agent's data.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
@@ -27,7 +27,7 @@ def permits(granted: Iterable[str], wanted: str) -> bool:
     for grant in granted:
         parts = grant.split(".")
         if len(parts) == len(wanted_parts) and all(
-            fnmatchcase(have, pattern) for pattern, have in zip(parts, wanted_parts)
+            fnmatchcase(have, pattern) for pattern, have in zip(parts, wanted_parts, strict=True)
         ):
             return True
     return False
@@ -126,8 +126,8 @@ class AccessPolicy:
     def row(self, system_id: str, table: str, row: Mapping[str, Any]) -> Decision:
         return self._any(lambda role: role.records(system_id, table, row), "no role grants customer lookups")
 
-    def _any(self, decide, nobody: str) -> Decision:
-        denials = []
+    def _any(self, decide: Callable[[RoleGrant], Decision], nobody: str) -> Decision:
+        denials: list[str] = []
         for role in self._data_roles:
             decision = decide(role)
             if decision.allowed:

@@ -57,7 +57,7 @@ def create(session: Session, actor: Actor, data: dict[str, Any]) -> Role:
     session.add(role)
     session.flush()
     record(session, actor, Event(action="role.create", target=role.name, details={"after": role_document(role)}))
-    session.commit()
+    session.flush()
     return role
 
 
@@ -73,7 +73,7 @@ def update(session: Session, actor: Actor, name: str, data: dict[str, Any]) -> R
     ensure_an_admin(session)
     record(session, actor, Event(action="role.update", target=name,
                                  details={"before": before, "after": role_document(role)}))
-    session.commit()
+    session.flush()
     return role
 
 
@@ -87,7 +87,7 @@ def delete(session: Session, actor: Actor, name: str) -> None:
     before = role_document(role)
     session.delete(role)
     record(session, actor, Event(action="role.delete", target=name, details={"before": before}))
-    session.commit()
+    session.flush()
 
 
 def validate(data: Any) -> dict[str, Any]:

@@ -15,7 +15,8 @@ Content rules of one role::
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, Union
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
@@ -64,7 +65,7 @@ class RecordRule(_Rule):
             raise ValueError(f"op {self.op!r} takes no value")
         return self
 
-    def matches(self, values: dict[str, Any]) -> bool:
+    def matches(self, values: Mapping[str, Any]) -> bool:
         raw = values.get(self.field)
         text = "" if raw is None else str(raw)
         if self.op == "eq":
@@ -85,7 +86,7 @@ class RecordRule(_Rule):
         return self.system in ("*", system_id) and self.table == table
 
 
-ContentRule = Annotated[Union[CustomerRule, RecordRule], Field(discriminator="type")]
+ContentRule = Annotated[CustomerRule | RecordRule, Field(discriminator="type")]
 _RULES = TypeAdapter(list[ContentRule])
 
 

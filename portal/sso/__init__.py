@@ -2,9 +2,11 @@
 (OIDC), API tokens, and quick-channel hand-offs into the back-office systems.
 
 Modules, one job each: :mod:`.sessions` and :mod:`.stores` (sessions and counters in the database or
-Redis), :mod:`.throttle` (lockouts), :mod:`.totp`, :mod:`.oidc` (Authlib client), :mod:`.handoff`
-(signed tokens, key ring, encrypted credentials) and :mod:`.quick` (the browser side of a hand-off),
-:mod:`.vault` (encryption at rest), :mod:`.identity` (who is asking), :mod:`.views`, :mod:`.cli`.
+Redis), :mod:`.throttle` (lockouts), :mod:`.totp`, :mod:`.provisioning` (identity-provider sign-in as
+engine functions: claims in, operator out) and :mod:`.oidc` (its thin web layer: Authlib's Flask
+client), :mod:`.handoff` (signed tokens, key ring, encrypted credentials) and :mod:`.quick` (the
+browser side of a hand-off), :mod:`.vault` (encryption at rest), :mod:`.identity` (who is asking),
+:mod:`.views`, :mod:`.cli`.
 """
 
 from __future__ import annotations
@@ -31,11 +33,12 @@ def init_app(app: Flask) -> None:
     app.extensions["portal.keyring"] = keyring
     app.extensions["portal.handoffs"] = Handoffs(database.sessions, keyring, settings.handoff_ttl_s)
     app.extensions["portal.credentials"] = CredentialVault(database.sessions, vault)
-    if settings.vault_key:  # a real vault: adapters read their service accounts from it too
-        from portal.adapters.secrets import set_credentials_provider
+    if settings.vault_key:  # a real vault: this app's adapters read their service accounts from it too
         from portal.sso.handoff import adapter_credentials_provider
 
-        set_credentials_provider(adapter_credentials_provider(app.extensions["portal.credentials"]))
+        # Reaches the adapters through their boundary (portal.catalog builds it), never a process-wide setting.
+        store = adapter_credentials_provider(app.extensions["portal.credentials"])
+        app.extensions["portal.adapter_credentials"] = store
     app.extensions["portal.totp"] = Totp(database.sessions, vault, settings.mfa_required_roles, settings.mfa_issuer)
     if settings.oidc_providers:
         from portal.sso import oidc

@@ -3,7 +3,7 @@
 Admins (``adapters.manage``) manage every system's; system owners (``adapters.own``) those of the
 systems their teams own. The secret is write-only: it is encrypted on the way in
 (:class:`portal.sso.handoff.CredentialVault`) and never listed, returned or audited. Every change is
-audited in the transaction that makes it.
+audited in the unit of work that makes it; the caller commits.
 
 Engine code: takes a database session and an :class:`Operator`, knows nothing of Flask.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -56,12 +56,12 @@ class CredentialEntry:
     @property
     def updated(self) -> str:
         """When it was last stored, for people: ``2026-11-24 09:40 UTC``."""
-        return datetime.fromtimestamp(self.updated_at, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        return datetime.fromtimestamp(self.updated_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
     def to_dict(self) -> dict[str, Any]:
         return {"system": self.system, "system_name": self.system_name, "operator": self.operator,
                 "login_username": self.login_username,
-                "updated_at": datetime.fromtimestamp(self.updated_at, timezone.utc).isoformat(),
+                "updated_at": datetime.fromtimestamp(self.updated_at, UTC).isoformat(),
                 "credential": self.credential, "bound_to": self.bound_to}
 
 
@@ -92,7 +92,7 @@ class CredentialAdmin:
     def store(self, session: Session, operator: Operator, actor: Actor, system_id: str, for_operator: str,
               document: Any) -> CredentialEntry:
         """Set the credentials ``for_operator`` (a portal username, or ``*``) uses at ``system_id``."""
-        self._system(session, operator, system_id)
+        self.authorise(session, operator, system_id)
         if not OPERATOR.match(for_operator or ""):
             raise InvalidDocument("operator", "a portal username, or * for the system's service account")
         data = _validated(document)
@@ -101,21 +101,24 @@ class CredentialAdmin:
             action="sso.credentials_set", target=system_id,
             details={"system": system_id, "operator": for_operator, "login_username": data["login_username"],
                      "change": "create" if created else "update"}))
-        session.commit()
+        session.flush()
         return next(e for e in self.listing(session, operator) if (e.system, e.operator) == (system_id, for_operator))
 
     def remove(self, session: Session, operator: Operator, actor: Actor, system_id: str, for_operator: str) -> None:
-        self._system(session, operator, system_id)
+        self.authorise(session, operator, system_id)
         if not self.vault.remove_in(session, system_id, for_operator):
             raise ResourceNotFound(f"no credentials for {system_id} / {for_operator}")
         record(session, actor, Event(action="sso.credentials_remove", target=system_id,
                                      details={"system": system_id, "operator": for_operator}))
-        session.commit()
+        session.flush()
 
     # -- helpers ------------------------------------------------------------------------
 
-    def _system(self, session: Session, operator: Operator, system_id: str) -> str:
-        """The system's name, after checking it exists and ``operator`` may manage its credentials."""
+    def authorise(self, session: Session, operator: Operator, system_id: str) -> str:
+        """The system's name, after checking it exists (404) and ``operator`` may manage its credentials (403).
+
+        The API calls it before reading the body, so a caller without the right learns nothing more.
+        """
         self._require_any(operator)
         adapter = self.catalog.get(session, system_id)
         if adapter is None:

@@ -7,10 +7,10 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
-from portal.db import get_session
+from portal.db import abandon, get_session
 from portal.errors import RequestError
 from portal.rbac.decorators import require
-from portal.sso.credentials_api import credentials
+from portal.sso.credential_admin import credential_admin
 from portal.sso.handoff import SERVICE_ACCOUNT
 from portal.sso.identity import current_actor, current_operator
 
@@ -31,14 +31,14 @@ class RemoveForm(FlaskForm):
 
 def _page(form: CredentialForm, error: str | None = None, status: int = 200):
     session, operator = get_session(), current_operator()
-    admin = credentials()
+    admin = credential_admin()
     return render_template("admin/credentials.html", form=form, error=error, remove_form=RemoveForm(),
                            entries=admin.listing(session, operator), bindings=admin.bindings(session, operator)), status
 
 
 def _form() -> CredentialForm:
     form = CredentialForm()
-    systems = credentials().manageable(get_session(), current_operator())
+    systems = credential_admin().manageable(get_session(), current_operator())
     form.system.choices = [(system_id, f"{name} ({system_id})") for system_id, name in systems.items()]
     return form
 
@@ -56,10 +56,11 @@ def store():
     if not form.validate():
         return _page(form, "Check the fields marked below.", 422)
     try:
-        entry = credentials().store(get_session(), current_operator(), current_actor(), form.system.data,
-                                    form.operator.data.strip(), {"login_username": form.login_username.data,
-                                                                 "password": form.password.data})
+        entry = credential_admin().store(get_session(), current_operator(), current_actor(), form.system.data,
+                                         form.operator.data.strip(), {"login_username": form.login_username.data,
+                                                                      "password": form.password.data})
     except RequestError as exc:
+        abandon(get_session())  # refused: nothing of it is committed
         return _page(form, exc.detail, exc.http_status)
     whose = "the service account" if entry.operator == SERVICE_ACCOUNT else entry.operator
     flash(f"Stored the credentials of {whose} at {entry.system_name}.", "info")
@@ -70,6 +71,6 @@ def store():
 @require()
 def remove(system_id: str, operator: str):
     if RemoveForm().validate():
-        credentials().remove(get_session(), current_operator(), current_actor(), system_id, operator)
+        credential_admin().remove(get_session(), current_operator(), current_actor(), system_id, operator)
         flash(f"Removed the credentials of {operator} at {system_id}.", "info")
     return redirect(url_for("credentials.index"))

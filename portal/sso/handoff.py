@@ -33,8 +33,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from portal import clock
 from portal.errors import PortalError, RequestError
-from portal.sso import clock
 from portal.sso.models import RedeemedHandoff, SigningKey, SystemCredential
 from portal.sso.vault import Vault
 
@@ -89,15 +89,27 @@ class KeyRing:
         db.flush()
         return row
 
-    def active(self) -> tuple[SigningKey, jwk.Key]:
-        """The key that signs now (created on first use)."""
-        with self._sessions() as db:
-            row = db.scalar(select(SigningKey).where(SigningKey.retired_at.is_(None))
-                            .order_by(SigningKey.created_at.desc()).limit(1))
-            if row is None:
-                row = self._generate(db)
-                db.commit()
+    def active(self, db: Session | None = None) -> tuple[SigningKey, jwk.Key]:
+        """The key that signs now (created on first use).
+
+        With ``db``, a key created on first use joins that unit of work (the caller commits): a request
+        that has already written (e.g. audited the opening of a quick channel) must not wait on a second
+        connection for its own write lock.
+        """
+        if db is not None:
+            row = self._current(db) or self._generate(db)
             return row, self._private(row)
+        with self._sessions() as own:
+            found = self._current(own)
+            if found is None:
+                found = self._generate(own)
+                own.commit()
+            return found, self._private(found)
+
+    @staticmethod
+    def _current(db: Session) -> SigningKey | None:
+        return db.scalar(select(SigningKey).where(SigningKey.retired_at.is_(None))
+                         .order_by(SigningKey.created_at.desc()).limit(1))
 
     def _private(self, row: SigningKey) -> jwk.Key:
         with self._lock:
@@ -154,8 +166,9 @@ class Handoffs:
         self.ttl_s = min(ttl_s, MAX_TTL_S)
 
     def issue(self, *, issuer: str, system_id: str, username: str, display_name: str, customer: str,
-              session_handle: str, epoch: int, roles: tuple[str, ...] = ()) -> Handoff:
-        row, key = self.keys.active()
+              session_handle: str, epoch: int, roles: tuple[str, ...] = (), db: Session | None = None) -> Handoff:
+        """A signed one-time token; ``db``: the caller's unit of work (see :meth:`KeyRing.active`)."""
+        row, key = self.keys.active(db)
         now = int(clock.now())
         jti = secrets.token_urlsafe(16)
         claims = {"iss": issuer, "aud": system_id, "sub": username, "name": display_name, "customer": customer,

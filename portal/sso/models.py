@@ -3,8 +3,6 @@ encrypted per-system credentials, second factors and identity-provider links (mi
 
 from __future__ import annotations
 
-from typing import Optional
-
 from sqlalchemy import JSON, Float, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -17,7 +15,7 @@ class SessionRow(Base):
     __tablename__ = "sso_sessions"
 
     handle: Mapped[str] = mapped_column(String(64), primary_key=True)
-    user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     data: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[float] = mapped_column(Float)
     last_seen: Mapped[float] = mapped_column(Float)
@@ -32,7 +30,7 @@ class LoginThrottle(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     window_start: Mapped[float] = mapped_column(Float)
-    locked_until: Mapped[Optional[float]] = mapped_column(Float)
+    locked_until: Mapped[float | None] = mapped_column(Float)
 
 
 class SigningKey(Base):
@@ -45,7 +43,7 @@ class SigningKey(Base):
     private_key: Mapped[bytes] = mapped_column(LargeBinary)
     public_jwk: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[float] = mapped_column(Float)
-    retired_at: Mapped[Optional[float]] = mapped_column(Float)
+    retired_at: Mapped[float | None] = mapped_column(Float)
 
 
 class RedeemedHandoff(Base):
@@ -81,8 +79,8 @@ class TotpFactor(Base):
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     secret: Mapped[bytes] = mapped_column(LargeBinary)
-    confirmed_at: Mapped[Optional[float]] = mapped_column(Float)
-    last_step: Mapped[Optional[int]] = mapped_column(Integer)  # the last accepted time step: no reuse
+    confirmed_at: Mapped[float | None] = mapped_column(Float)
+    last_step: Mapped[int | None] = mapped_column(Integer)  # the last accepted time step: no reuse
 
 
 class ExternalIdentity(Base):
@@ -96,5 +94,5 @@ class ExternalIdentity(Base):
     subject: Mapped[str] = mapped_column(String(255))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     claims: Mapped[dict] = mapped_column(JSON, default=dict)
-    last_login_at: Mapped[Optional[float]] = mapped_column(Float)
-    note: Mapped[Optional[str]] = mapped_column(Text)
+    last_login_at: Mapped[float | None] = mapped_column(Float)
+    note: Mapped[str | None] = mapped_column(Text)

@@ -10,10 +10,13 @@ Authlib on the way back. Several providers can be configured (``oidc_providers``
      "role_map": {"sd-agents": "agent", "sd-admins": "admin"},
      "create_users": false, "sync_roles": true, "skip_mfa": false}
 
-An operator is found by the provider's ``sub`` (linked at first sign-in), else by
-username; an unknown operator gets an account only where ``create_users`` is true.
-Mapped roles replace the operator's roles at each sign-in when ``sync_roles``.
-Every refusal is audited as ``auth.login_failed`` with the reason.
+This module is the thin web layer, like Authlib's Flask client over its framework-free core:
+it runs the redirect dance and turns Authlib's verdict into claims. Who those claims are
+(found by the provider's ``sub``, linked by username, or created just in time), which roles
+they get, whether they may sign in and whether a second factor is still due is decided by
+the engine functions of :mod:`portal.sso.provisioning`, which take a session and the claims
+and know nothing of Flask. Every refusal is audited as ``auth.login_failed`` with the reason;
+the request's unit of work (:mod:`portal.db`) commits, or rolls back and keeps that record.
 """
 
 from __future__ import annotations
@@ -21,21 +24,20 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from authlib.common.errors import AuthlibBaseError
 import requests
+from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.flask_client import OAuth
+from flask import Blueprint, current_app, flash, render_template, request, session, url_for
 from joserfc.errors import JoseError
-from flask import Blueprint, current_app, flash, request, session, url_for
-from sqlalchemy import select
 
-from portal.accounts.models import Role, User
-from portal.accounts.service import USERNAME, find_user
-from portal.audit.record import Actor, Event, record
+from portal.accounts.service import USERNAME
 from portal.db import get_session
 from portal.errors import ConfigError, ResourceNotFound
-from portal.sso import clock
+from portal.rbac.decorators import public
+from portal.sso import provisioning
+from portal.sso.forms import LoginForm
 from portal.sso.identity import client_addr
-from portal.sso.models import ExternalIdentity
+from portal.sso.provisioning import ProviderRules, SignInRefused
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,7 @@ def _providers() -> OidcProviders:
 
 
 @bp.get("/login/oidc/<name>")
+@public("starting sign-in at an identity provider, before the session is signed in")
 def start(name: str):
     client = _providers().client(name)
     session[NEXT_KEY] = request.args.get("next", "")
@@ -94,103 +97,44 @@ def start(name: str):
 
 
 @bp.get("/login/oidc/<name>/callback")
+@public("the identity provider's redirect back; Authlib checks state, nonce and the ID token")
 def callback(name: str):
+    """The provider's answer: Authlib verifies it, :mod:`portal.sso.provisioning` decides who signs in."""
     from portal.sso.views import _second_factor, finish_login
 
     providers = _providers()
     client = providers.client(name)
-    config = providers.configs[name]
     db = get_session()
-    if request.args.get("error"):
-        return _refuse(name, "-", f"provider_error:{request.args.get('error')}")
+    addr = client_addr()
+    try:
+        if request.args.get("error"):
+            raise provisioning.refuse(db, name, "-", f"provider_error:{request.args.get('error')}", addr)
+        claims = _verified_claims(db, name, client, addr)
+        done = provisioning.sign_in(
+            db, ProviderRules.from_config(providers.configs[name]), claims,
+            break_glass_users=current_app.extensions["portal.settings"].break_glass_users,
+            second_factor_roles=current_app.extensions["portal.totp"].required_roles, client_addr=addr)
+    except SignInRefused:
+        flash("Sign-in through the identity provider did not succeed.", "error")
+        return render_template("login.html", form=LoginForm(), providers=providers.providers), 401
+    next_url = session.pop(NEXT_KEY, "")
+    if done.needs_second_factor:
+        return _second_factor(done.user, done.method, next_url)
+    return finish_login(done.user, done.method, next_url, {"provider": name})
+
+
+def _verified_claims(db, name: str, client, addr: str | None) -> dict[str, Any]:
+    """The ID token's claims after Authlib's checks; a refusal (audited) when they fail."""
     try:
         token = client.authorize_access_token()
     except (AuthlibBaseError, JoseError) as exc:  # wrong state, wrong nonce, bad ID token, refused code
         log.info("OIDC sign-in through %s refused: %s", name, exc)
         reason = getattr(exc, "error", None) or "invalid_response"
-        if isinstance(exc, JoseError) and getattr(exc, "claim", None):
-            reason = f"{reason}:{exc.claim}"
-        return _refuse(name, "-", reason)
+        claim = getattr(exc, "claim", None)  # joserfc's claim errors name the claim
+        if isinstance(exc, JoseError) and claim:
+            reason = f"{reason}:{claim}"
+        raise provisioning.refuse(db, name, "-", reason, addr) from exc
     except requests.RequestException as exc:
         log.warning("identity provider %s unreachable: %s", name, exc)
-        return _refuse(name, "-", "provider_unreachable")
-    claims = token.get("userinfo") or {}
-    subject = str(claims.get("sub") or "")
-    if not subject:
-        return _refuse(name, "-", "no_subject")
-    username = str(claims.get(config.get("username_claim", "preferred_username")) or "").strip().lower()
-    roles = _mapped_roles(config, claims)
-
-    identity = db.scalar(select(ExternalIdentity).where(ExternalIdentity.provider == name,
-                                                        ExternalIdentity.subject == subject))
-    user = db.get(User, identity.user_id) if identity else None
-    if user is None and username and config.get("link_by_username", False):
-        user = find_user(db, username)
-        if user is not None and user.username in current_app.extensions["portal.settings"].break_glass_users:
-            return _refuse(name, username, "break_glass_account")  # emergency accounts stay local
-    if user is None:
-        if not config.get("create_users"):
-            return _refuse(name, username or subject, "no_account")
-        if not USERNAME.match(username or ""):
-            return _refuse(name, username or subject, "bad_username")
-        if not roles:
-            return _refuse(name, username, "no_mapped_role")
-        if find_user(db, username) is not None:
-            return _refuse(name, username, "username_taken")  # a local operator not linked to this account
-        user = User(username=username, display_name=str(claims.get("name") or ""), teams=[], enabled=True,
-                    roles=_role_rows(db, roles))
-        db.add(user)
-        db.flush()
-        record(db, Actor(f"oidc:{name}", client_addr=client_addr()),
-               Event(action="user.create", target=username, details={"provider": name, "roles": roles, "jit": True}))
-    elif config.get("sync_roles", True) and roles:
-        user.roles = _role_rows(db, roles)
-    if not user.enabled:
-        db.rollback()
-        return _refuse(name, user.username, "disabled")
-    if not user.roles:
-        db.rollback()
-        return _refuse(name, user.username, "no_role")
-    if identity is None:
-        identity = ExternalIdentity(provider=name, subject=subject, user_id=user.id)
-        db.add(identity)
-    identity.claims = {k: v for k, v in claims.items() if isinstance(v, (str, int, float, bool, list))}
-    identity.last_login_at = clock.now()
-    db.flush()
-    next_url = session.pop(NEXT_KEY, "")
-    totp = current_app.extensions["portal.totp"]
-    if totp.required_for(user.role_names) and not config.get("skip_mfa"):
-        db.commit()
-        return _second_factor(user, f"oidc:{name}", next_url)
-    return finish_login(user, f"oidc:{name}", next_url, {"provider": name})
-
-
-def _mapped_roles(config: dict[str, Any], claims: dict[str, Any]) -> list[str]:
-    groups = claims.get(config.get("groups_claim", "groups")) or []
-    if isinstance(groups, str):
-        groups = [groups]
-    role_map = config.get("role_map") or {}
-    return sorted({role_map[g] for g in groups if isinstance(g, str) and g in role_map})
-
-
-def _role_rows(db, names: list[str]) -> list[Role]:
-    found = list(db.scalars(select(Role).where(Role.name.in_(names))))
-    if len(found) != len(set(names)):
-        missing = sorted(set(names) - {r.name for r in found})
-        raise ConfigError("settings", "oidc_providers.role_map", f"unknown role(s): {', '.join(missing)}")
-    return found
-
-
-def _refuse(provider: str, who: str, reason: str):
-    from flask import render_template
-
-    from portal.sso.forms import LoginForm
-
-    db = get_session()
-    db.rollback()
-    record(db, Actor(str(who)[:64], client_addr=client_addr()),
-           Event(action="auth.login_failed", outcome="failure", target=str(who)[:200],
-                 details={"method": f"oidc:{provider}", "reason": reason}))
-    db.commit()
-    flash("Sign-in through the identity provider did not succeed.", "error")
-    return render_template("login.html", form=LoginForm(), providers=_providers().providers), 401
+        raise provisioning.refuse(db, name, "-", "provider_unreachable", addr) from exc
+    return dict(token.get("userinfo") or {})

@@ -8,9 +8,11 @@ from urllib.parse import urlsplit
 
 from flask import current_app, make_response, redirect, render_template
 
+from portal.adapters.boundary import Scope, running
 from portal.adapters.secrets import credentials as adapter_credentials
+from portal.db import get_session
 from portal.errors import BackendProtocolError
-from portal.sso.handoff import NoCredentials, SERVICE_ACCOUNT
+from portal.sso.handoff import SERVICE_ACCOUNT, NoCredentials
 from portal.sso.identity import session_handle
 from portal.web import CONTENT_SECURITY_POLICY
 
@@ -39,7 +41,8 @@ def hand_over(adapter, url: str, number: str, operator, epoch: int):
     if mode == "token":
         handoff = current_app.extensions["portal.handoffs"].issue(
             issuer=issuer(), system_id=adapter.id, username=operator.username, display_name=operator.display_name,
-            customer=number, session_handle=session_handle() or "", epoch=epoch, roles=operator.roles)
+            customer=number, session_handle=session_handle() or "", epoch=epoch, roles=operator.roles,
+            db=get_session())  # a signing key made on first use joins the request's unit of work
         fields = {"token": handoff.token, "next": path_of(url)}
         action = origin + SSO_PATH
     else:
@@ -66,7 +69,9 @@ def form_credentials(adapter, operator: str) -> tuple[str, str]:
     name = getattr(login, "credentials", None)
     if name:
         try:
-            return adapter_credentials(name)
+            # As the adapter's own login would: from the store its boundary lends it, if bound to it.
+            with running(Scope(adapter.boundary, adapter.id, adapter.config.owner)):
+                return adapter_credentials(name)
         except BackendProtocolError as exc:
             raise NoCredentials(f"no credentials for {adapter.config.name}: {exc.detail}") from exc
     raise NoCredentials(f"no credentials stored for {adapter.config.name} (operator {operator!r} or "

@@ -25,7 +25,7 @@ from flask import g
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import CallbackDict
 
-from portal.sso import clock
+from portal import clock
 from portal.sso.stores import SessionRecord, SessionStore
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -136,7 +136,8 @@ def request_had_cookie(name: str) -> bool:
 
 def _audit_timeout(app: Flask, record: SessionRecord, reason: str, client_addr: str | None) -> None:
     from portal.accounts.models import User
-    from portal.audit.record import Actor, Event, record as audit
+    from portal.audit.record import Actor, Event
+    from portal.audit.record import record as audit
 
     try:
         with app.extensions["portal.db"].session() as db:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from portal.sso import clock
+from portal import clock
 from portal.sso.stores import ThrottleStore
 
 
@@ -54,7 +54,7 @@ class LoginThrottle:
         """Count one failure; returns the locks this failure started (to be audited)."""
         now = clock.now()
         started = []
-        for key, limit in zip(self.keys(username, client_addr), (self.max_failures, self.max_per_address)):
+        for key, limit in zip(self.keys(username, client_addr), (self.max_failures, self.max_per_address), strict=True):
             counter = self.store.add_failure(key, now, self.window_s)
             if counter.failures >= limit and not (counter.locked_until and counter.locked_until > now):
                 until = now + self.lockout_s

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pyotp
 from sqlalchemy.orm import sessionmaker
 
-from portal.sso import clock
+from portal import clock
 from portal.sso.models import TotpFactor
 from portal.sso.vault import Vault
 

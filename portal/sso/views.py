@@ -7,17 +7,17 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, g, jsonify, redirect, render_template, request, session, url_for
 
+from portal import clock
 from portal.accounts.models import User
 from portal.accounts.service import authenticate, find_user
 from portal.audit.record import Actor, Event, record
 from portal.db import get_session
 from portal.errors import PROBLEM_JSON, AuthenticationRequired, problem
-from portal.sso import clock
+from portal.rbac.decorators import public
 from portal.sso.forms import LoginForm, LogoutForm, TotpForm
 from portal.sso.identity import client_addr, current_actor, current_operator, end_session, start_session
 from portal.sso.sessions import remaining
 from portal.web import csrf
-from portal.rbac.decorators import public
 
 bp = Blueprint("sso", __name__)
 

@@ -21,14 +21,16 @@ def csv_text():
 @pytest.fixture
 def run_import(app, db):
     """Import ``data`` (str -> UTF-8) with the engine the CLI, API and page use; returns the report."""
-    from portal.accounts.importer import ImportRequest, run_import as engine_run
+    from portal.accounts.importer import ImportRequest
+    from portal.accounts.importer import run_import as engine_run
     from portal.audit.record import Actor
+    from portal.db import unit_of_work
 
     def run(data: str | bytes, *, apply: bool = False, mapping: str | bytes | None = None,
             mapping_filename: str = "mapping.csv", encoding: str | None = None):
         raw = data.encode("utf-8") if isinstance(data, str) else data
         raw_mapping = mapping.encode("utf-8") if isinstance(mapping, str) else mapping
-        with app.extensions["portal.db"].session() as session:
+        with unit_of_work(app.extensions["portal.db"]) as session:  # as the CLI, API and page end it
             report = engine_run(session, Actor("tester"), ImportRequest(
                 raw, "operators.csv", encoding, raw_mapping, mapping_filename if mapping else "", apply))
         db.expire_all()  # the checking session sees what the import committed

@@ -109,7 +109,7 @@ def test_operators_not_in_the_file_and_columns_not_in_the_file_are_left_alone(
 ])
 def test_each_kind_of_bad_line_is_reported_by_its_number(run_import, csv_text, line, reason):
     report = run_import(csv_text(ALICE, line, BOB))
-    assert [(l.line, l.action) for l in report.lines] == [(2, "create"), (3, "error"), (4, "create")]
+    assert [(entry.line, entry.action) for entry in report.lines] == [(2, "create"), (3, "error"), (4, "create")]
     assert any(reason in error for error in report.lines[1].errors), report.lines[1].errors
     assert report.summary.error == 1
 

@@ -86,19 +86,25 @@ def test_token_use_is_recorded_at_most_once_a_minute(db, make_user):
 def test_password_costs_come_from_the_settings_and_old_hashes_still_verify(caplog):
     from argon2 import PasswordHasher
 
-    from portal.accounts import passwords
+    from portal.accounts.passwords import DEFAULT, Passwords
 
     made_with_defaults = PasswordHasher().hash("correct horse battery")
-    passwords.configure(time_cost=3, memory_kib=65536, parallelism=4)
-    try:
-        with caplog.at_level("WARNING", logger="portal.accounts.passwords"):
-            passwords.configure(time_cost=1, memory_kib=1024, parallelism=1)
-        assert "below OWASP's minimum" in caplog.text
-        cheap = passwords.hash_password("correct horse battery")
-        assert "m=1024,t=1,p=1" in cheap
-        assert passwords.verify_password(made_with_defaults, "correct horse battery")
-        assert passwords.needs_rehash(made_with_defaults)  # renewed with the configured costs at next sign-in
-        assert not passwords.verify_password(None, "correct horse battery")  # unknown user: the dummy hash
-    finally:
-        passwords.configure(time_cost=3, memory_kib=65536, parallelism=4)
-    assert "m=65536,t=3,p=4" in passwords.hash_password("x" * 12)
+    with caplog.at_level("WARNING", logger="portal.accounts.passwords"):
+        passwords = Passwords(time_cost=1, memory_kib=1024, parallelism=1)
+    assert "below OWASP's minimum" in caplog.text
+    cheap = passwords.hash("correct horse battery")
+    assert "m=1024,t=1,p=1" in cheap
+    assert passwords.verify(made_with_defaults, "correct horse battery")
+    assert passwords.needs_rehash(made_with_defaults)  # renewed with the configured costs at next sign-in
+    assert not passwords.verify(None, "correct horse battery")  # unknown user: the dummy hash
+    assert "m=65536,t=3,p=4" in DEFAULT.hash("x" * 12)  # a session of no app: argon2-cffi's costs
+
+
+def test_engine_code_hashes_with_the_costs_of_the_app_its_session_belongs_to(app, db):
+    from portal.accounts.passwords import passwords_for
+    from portal.accounts.service import authenticate, create_user
+
+    assert passwords_for(db) is app.extensions["portal.passwords"]
+    user = create_user(db, "costly", "correct horse battery", ["agent"])
+    assert "m=1024,t=1,p=1" in user.password_hash  # the test settings' costs
+    assert authenticate(db, "costly", "correct horse battery") is user

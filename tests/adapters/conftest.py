@@ -10,12 +10,14 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
+from portal.adapters.boundary import UNRESTRICTED, Boundary
 from portal.adapters.registry import build_adapter
 
 
@@ -98,7 +100,7 @@ class ScriptedHttpServer:
     def route(self, method: str, path: str, handler: Handler | Reply) -> None:
         self.routes[(method, path)] = handler if callable(handler) else (lambda _seen, r=handler: r)
 
-    def start(self) -> "ScriptedHttpServer":
+    def start(self) -> ScriptedHttpServer:
         self.thread.start()
         return self
 
@@ -128,7 +130,7 @@ class ScriptedTcpServer:
         self._threads: list[threading.Thread] = []
         self._accept_thread = threading.Thread(target=self._accept, daemon=True)
 
-    def start(self) -> "ScriptedTcpServer":
+    def start(self) -> ScriptedTcpServer:
         self._accept_thread.start()
         return self
 
@@ -204,13 +206,16 @@ def recv_exactly(conn: socket.socket, size: int) -> bytes:
 
 @pytest.fixture
 def make_adapter():
-    """Build an adapter from a document; ``id``/``name`` default to a test system."""
+    """Build an adapter from a document; ``id``/``name`` default to a test system.
+
+    ``boundary`` (default: unrestricted) is what an app would build it under, e.g. with its
+    credentials store or WSDL cache folder."""
 
     built = []
 
-    def make(kind: str, **doc: Any):
+    def make(kind: str, boundary: Boundary = UNRESTRICTED, **doc: Any):
         data = {"id": "testsys", "name": "Test system", "kind": kind, **doc}
-        adapter = build_adapter(data, "test.toml")
+        adapter = build_adapter(data, "test.toml", boundary)
         built.append(adapter)
         return adapter
 

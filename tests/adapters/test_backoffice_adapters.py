@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 
 import pytest
 
@@ -19,7 +18,6 @@ from portal.adapters.registry import AdapterRegistry, load_adapter_dir
 
 pytestmark = pytest.mark.backoffice
 
-ADAPTERS_DIR = Path(__file__).resolve().parents[2] / "config" / "adapters"
 KNOWN = "13800000000"  # known to all twelve systems, with non-empty lists
 UNKNOWN = "13900000000"  # outside the demo's customer range
 SYSTEMS = ["boss", "payments", "roaming", "vas", "portability", "wap",
@@ -28,8 +26,8 @@ ONE_PER_KIND = ["boss", "vas", "complaints", "mms"]
 
 
 @pytest.fixture(scope="module")
-def registry():
-    loaded = load_adapter_dir(ADAPTERS_DIR)
+def registry(demo_adapters_dir):
+    loaded = load_adapter_dir(demo_adapters_dir)
     assert loaded.errors == [], [e.detail for e in loaded.errors]
     yield loaded.registry
     loaded.registry.close()

@@ -21,7 +21,9 @@ from tests.adapters.conftest import recv_until
 
 CATASTROPHIC = r"(a|aa)+$"
 ANSWER = "OK " + "a" * 64 + "b\n"  # no match, found the slow way
-MARGIN_S = 0.35
+# Unbounded, the pattern would run for hours on ANSWER; what the tests prove is that it stops at its budget.
+# The margin is for a loaded machine (parallel test workers), not a performance claim.
+MARGIN_S = 1.5
 
 
 def answer_with(text: str):

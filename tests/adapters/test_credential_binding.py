@@ -20,7 +20,16 @@ from tests.adapters.conftest import Reply
 from tests.adapters.test_soap_adapter import ANSWER, WSDL
 
 REPO = Path(__file__).resolve().parents[2]
-GUARDED = Boundary(guarded=True, credential_bindings={"SHARED": "team:billing-team", "CRM": "system:crm"})
+
+
+def known(name: str) -> tuple[str, str]:
+    """Every name has a username and password: a refusal can only come from the binding."""
+    return "svc-" + name.lower(), "pw-" + name.lower()
+
+
+GUARDED = Boundary(guarded=True, credential_bindings={"SHARED": "team:billing-team", "CRM": "system:crm"},
+                   credentials=known)
+OPEN = Boundary(credentials=known)  # unguarded, as a kind's own tests build adapters
 EVIL = "credentials COMPLAINTS are bound to system complaints, not to evil"
 LOGIN_PAGE = (b"<html><body><form action='/login'><input name='u'/><input name='p' type='password'/></form>"
               b"</body></html>")
@@ -46,12 +55,9 @@ def soap_document(wsdl: str, credentials: str = "COMPLAINTS", **changes) -> dict
 
 
 @pytest.fixture(autouse=True)
-def known_credentials():
-    """Every name has a username and password: a refusal can only come from the binding."""
-    previous = secrets.set_credentials_provider(lambda name: ("svc-" + name.lower(), "pw-" + name.lower()))
+def fresh_soap_clients():
     soap.clear_client_cache()
     yield
-    secrets.set_credentials_provider(previous)
     soap.clear_client_cache()
 
 
@@ -137,7 +143,7 @@ def test_credentials_are_refused_at_use_under_a_guarded_scope():
 def test_an_adapter_built_without_the_check_cannot_post_another_systems_password(web, built):
     """Built unguarded (as a file deployed before a binding changed), run under the portal's boundary."""
     web.route("GET", "/c/13800000000", Reply(status=401, body=LOGIN_PAGE))
-    adapter = build_adapter(html_document(web.url), "adapter evil", UNRESTRICTED)
+    adapter = build_adapter(html_document(web.url), "adapter evil", OPEN)
     built.append(adapter)
     adapter.boundary = GUARDED  # the boundary its fetch now runs under (Adapter.lookup makes it the scope)
     result = adapter.lookup("13800000000")
@@ -148,7 +154,7 @@ def test_an_adapter_built_without_the_check_cannot_post_another_systems_password
 
 def test_ws_security_is_refused_at_use_too(web, built):
     web.route("POST", "/svc", Reply(body=ANSWER, content_type="text/xml; charset=utf-8"))
-    adapter = build_adapter(soap_document(WSDL.format(address=web.url + "/svc", imports="")), "a", UNRESTRICTED)
+    adapter = build_adapter(soap_document(WSDL.format(address=web.url + "/svc", imports="")), "a", OPEN)
     built.append(adapter)
     assert adapter.lookup("13800000000").status is Status.OK  # unguarded: anything goes
     adapter.boundary = GUARDED
@@ -182,14 +188,20 @@ def owner_token(app):
     return {"Authorization": f"Bearer {token}"}
 
 
-def loyalty(**changes) -> dict:
-    document = tomllib.loads((REPO / "config/adapters/loyalty.toml").read_text())
-    document.update(id="points2", name="Points (registered)", owner="marketing-team", **changes)
+@pytest.fixture
+def loyalty(demo_adapters_dir):
+    """``loyalty(**changes)``: the demo loyalty adapter (for the session's back office) as a new adapter points2."""
+
+    def document(**changes) -> dict:
+        loaded = tomllib.loads((demo_adapters_dir / "loyalty.toml").read_text())
+        loaded.update(id="points2", name="Points (registered)", owner="marketing-team", **changes)
+        return loaded
+
     return document
 
 
-def test_registering_an_adapter_with_another_systems_credentials_is_422(client, owner_token):
-    login = {"url": "http://127.0.0.1:8207/login", "username_field": "u", "password_field": "p",
+def test_registering_an_adapter_with_another_systems_credentials_is_422(client, owner_token, loyalty):
+    login = {"url": loyalty()["url"].replace("/member", "/login"), "username_field": "u", "password_field": "p",
              "credentials": "COMPLAINTS", "login_page": "//input[@name='p']"}
     response = client.post("/api/v1/adapters", headers=owner_token, json=loyalty(login=login))
     assert response.status_code == 422, response.get_json()
@@ -198,9 +210,9 @@ def test_registering_an_adapter_with_another_systems_credentials_is_422(client, 
     assert problem["reason"] == "credentials COMPLAINTS are bound to system complaints, not to points2"
 
 
-def test_a_binding_setting_lets_a_team_share_credentials(settings_overrides, make_app_client):
+def test_a_binding_setting_lets_a_team_share_credentials(settings_overrides, make_app_client, loyalty):
     client, token = make_app_client({"adapters_credential_bindings": {"LOYALTY_SVC": "team:marketing-team"}})
-    login = {"url": "http://127.0.0.1:8207/login", "username_field": "u", "password_field": "p",
+    login = {"url": loyalty()["url"].replace("/member", "/login"), "username_field": "u", "password_field": "p",
              "credentials": "LOYALTY_SVC", "login_page": "//input[@name='p']"}
     assert client.post("/api/v1/adapters", headers=token, json=loyalty(login=login)).status_code == 201
 
@@ -240,7 +252,7 @@ def make_app_client(settings_overrides):
      "invalid XPath: extension function re:test() is not allowed; use XPath 1.0 functions"),
     ({"params": {"q": "{msisdn}"}}, "params.q", "unknown placeholder {msisdn}: only {customer} is filled in"),
 ])
-def test_invalid_masks_charsets_selectors_and_templates_are_422(client, owner_token, change, key, reason):
+def test_invalid_masks_charsets_selectors_and_templates_are_422(client, owner_token, change, key, reason, loyalty):
     response = client.post("/api/v1/adapters", headers=owner_token, json=loyalty(**change))
     assert response.status_code == 422, response.get_json()
     assert (response.get_json()["key"], response.get_json()["reason"]) == (key, reason)

@@ -18,9 +18,10 @@ import json
 import threading
 import time
 import tracemalloc
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -32,7 +33,6 @@ from portal.demo.faults import FAULTS
 
 pytestmark = pytest.mark.backoffice
 
-ADAPTERS_DIR = Path(__file__).resolve().parents[2] / "config" / "adapters"
 KNOWN = "13800000000"
 TIMEOUT = 1.5
 SLACK_S = 0.5
@@ -116,9 +116,9 @@ def wsdl_cache():
 
 
 @pytest.fixture
-def registry(wsdl_cache):
+def registry(wsdl_cache, demo_adapters_dir):
     """Fresh adapters for every case (a few ms): no pooled connection, session or breaker state carries over."""
-    loaded = load_adapter_dir(ADAPTERS_DIR)
+    loaded = load_adapter_dir(demo_adapters_dir)
     assert loaded.errors == [], [e.detail for e in loaded.errors]
     yield loaded.registry
     loaded.registry.close()

@@ -11,6 +11,7 @@ import pytest
 
 from portal.adapters import secrets
 from portal.adapters.base import Status
+from portal.adapters.boundary import Boundary
 
 from .conftest import Reply
 
@@ -140,68 +141,74 @@ def test_still_on_the_login_page_after_logging_in(web, make_adapter, creds):
 
 
 @pytest.fixture
-def provider():
-    """Install a credentials provider for one test; the environment one comes back afterwards."""
-    installed = []
+def store():
+    """An app's credentials store, lent to adapters through their boundary: ``store.use(fn)`` changes it."""
 
-    def install(fn):
-        installed.append(secrets.set_credentials_provider(fn))
+    class Store:
+        lookup = staticmethod(lambda name: None)
 
-    yield install
-    if installed:
-        secrets.set_credentials_provider(installed[0])
+        def use(self, fn):
+            self.lookup = fn
+
+        def __call__(self, name):
+            return self.lookup(name)
+
+        @property
+        def boundary(self) -> Boundary:
+            return Boundary(credentials=self)
+
+    return Store()
 
 
-def test_credentials_come_from_the_installed_provider(web, make_adapter, provider, monkeypatch):
+def test_credentials_come_from_the_store_of_the_adapters_boundary(web, make_adapter, store, monkeypatch):
     app = App(web)
     monkeypatch.delenv("PORTAL_CRED_TICKETS_USERNAME", raising=False)
     asked = []
 
-    def store(name):
+    def lookup(name):
         asked.append(name)
         return ("agent-svc", "s3cret") if name == "tickets" else None
 
-    provider(store)
-    adapter = make_adapter("html", **login_doc(web))
+    store.use(lookup)
+    adapter = make_adapter("html", boundary=store.boundary, **login_doc(web))
     result = adapter.lookup("13800000000")
     assert result.status is Status.OK, result.error
     assert asked == ["tickets"] and len(app.logins) == 1
 
 
-def test_provider_without_the_credentials_or_failing_gives_a_short_error(web, make_adapter, provider):
+def test_a_store_without_the_credentials_or_failing_gives_a_short_error(web, make_adapter, store):
     App(web)
-    provider(lambda name: None)
-    adapter = make_adapter("html", **login_doc(web))
+    adapter = make_adapter("html", boundary=store.boundary, **login_doc(web))
     result = adapter.lookup("13800000000")
     assert (result.status, result.error) == (Status.ERROR, "credentials 'tickets' not found in the credential store")
 
     def broken(name):
         raise RuntimeError("vault sealed: secret detail")
 
-    provider(broken)
+    store.use(broken)
     result = adapter.lookup("13800000000")
     assert (result.status, result.error) == (Status.ERROR, "credentials 'tickets' could not be read")
 
 
-def test_rotated_password_is_picked_up_at_the_next_login(web, make_adapter, provider):
+def test_rotated_password_is_picked_up_at_the_next_login(web, make_adapter, store):
     app = App(web)
     current = {"password": "old"}
-    provider(lambda name: ("agent-svc", current["password"]))
-    adapter = make_adapter("html", **login_doc(web))
+    store.use(lambda name: ("agent-svc", current["password"]))
+    adapter = make_adapter("html", boundary=store.boundary, **login_doc(web))
     assert adapter.lookup("13800000000").error == "login rejected by the system"
     current["password"] = "s3cret"
     assert adapter.lookup("13800000000").status is Status.OK
     assert len(app.logins) == 2
 
 
-def test_set_credentials_provider_none_restores_the_environment(monkeypatch):
+def test_without_a_store_credentials_come_from_the_environment(monkeypatch):
+    from portal.adapters.boundary import Scope, running
+
     monkeypatch.setenv("PORTAL_CRED_X_USERNAME", "u")
     monkeypatch.setenv("PORTAL_CRED_X_PASSWORD", "p")
-    previous = secrets.set_credentials_provider(lambda name: ("other", "pw"))
-    try:
+    assert secrets.credentials("x") == ("u", "p")  # outside any lookup
+    with running(Scope(Boundary(credentials=lambda name: ("other", "pw")), "x", None)):
         assert secrets.credentials("x") == ("other", "pw")
-        secrets.set_credentials_provider(None)
+    with running(Scope(Boundary(), "x", None)):
         assert secrets.credentials("x") == ("u", "p")
-        assert secrets.get_credentials_provider() is secrets.environment_credentials
-    finally:
-        secrets.set_credentials_provider(previous)
+    assert secrets.provider_of(None) is secrets.environment_credentials

@@ -259,28 +259,28 @@ def test_a_fetched_schema_is_bounded_too(web, built):
 # -- through the API: 422 naming the key --------------------------------------------------------------
 
 @pytest.mark.parametrize("key, value", [("xsd", "/etc/passwd"), ("xsd", "/dev/zero"), ("xsd", str(VAS_XSD))])
-def test_registering_an_adapter_that_names_a_local_file_is_422(app, client, key, value):
+def test_registering_an_adapter_that_names_a_local_file_is_422(app, client, backoffice_session, key, value):
     from portal.accounts.service import create_user, issue_token
 
     with app.extensions["portal.db"].session() as session:
         create_user(session, "vasowner", "a long password", ["system_owner"], teams=["vas-team"])
         _, token = issue_token(session, "vasowner")
         session.commit()
-    document = vas_document("http://127.0.0.1:8204/vas/subscriptions", **{key: value})
+    document = vas_document(f"{backoffice_session.systems['vas'].base_url}/vas/subscriptions", **{key: value})
     document.update(id="vas2", name="VAS (registered)")
     response = client.post("/api/v1/adapters", headers={"Authorization": f"Bearer {token}"}, json=document)
     assert response.status_code == 422, response.get_json()
     assert (response.get_json()["key"], response.get_json()["reason"]) == ("xsd", XSD_REFUSAL)
 
 
-def test_registering_an_adapter_with_its_schema_uploaded_is_accepted(app, client):
+def test_registering_an_adapter_with_its_schema_uploaded_is_accepted(app, client, backoffice_session):
     from portal.accounts.service import create_user, issue_token
 
     with app.extensions["portal.db"].session() as session:
         create_user(session, "vasowner", "a long password", ["system_owner"], teams=["vas-team"])
         _, token = issue_token(session, "vasowner")
         session.commit()
-    document = vas_document("http://127.0.0.1:8204/vas/subscriptions", xsd_content=VAS_XSD.read_text())
+    document = vas_document(f"{backoffice_session.systems['vas'].base_url}/vas/subscriptions", xsd_content=VAS_XSD.read_text())
     document.update(id="vas2", name="VAS (registered)")
     response = client.post("/api/v1/adapters", headers={"Authorization": f"Bearer {token}"}, json=document)
     assert response.status_code == 201, response.get_json()

@@ -301,15 +301,14 @@ LOYALTY_VARIANTS = {  # (values that register, values that do not)
 }
 
 
-def loyalty_variant(rng: random.Random, number: int) -> dict:
+def loyalty_variant(rng: random.Random, number: int, adapters_dir) -> dict:
     import tomllib
-    from pathlib import Path
 
     def pick(key: str):
         good, bad = LOYALTY_VARIANTS[key]
         return rng.choice(bad if rng.random() < 0.1 else good)
 
-    document = tomllib.loads((Path(__file__).resolve().parents[2] / "config/adapters/loyalty.toml").read_text())
+    document = tomllib.loads((adapters_dir / "loyalty.toml").read_text())
     document.update(id=f"odd{number}", name=f"Odd {number}", owner="marketing-team", charset=pick("charset"),
                     params={"msisdn": pick("template")})
     document["fields"]["member_name"].update(path=pick("path"), mask=pick("mask"))
@@ -319,7 +318,8 @@ def loyalty_variant(rng: random.Random, number: int) -> dict:
 
 
 @pytest.mark.backoffice
-def test_the_test_console_never_answers_500_for_a_document_that_registered(backoffice, app, client):
+def test_the_test_console_never_answers_500_for_a_document_that_registered(backoffice, app, client,
+                                                                              demo_adapters_dir):
     from portal.accounts.service import create_user, issue_token
 
     with app.extensions["portal.db"].session() as session:
@@ -331,7 +331,7 @@ def test_the_test_console_never_answers_500_for_a_document_that_registered(backo
     rng = random.Random(11)
     registered = 0
     for number in range(30):
-        created = client.post("/api/v1/adapters", headers=owner, json=loyalty_variant(rng, number))
+        created = client.post("/api/v1/adapters", headers=owner, json=loyalty_variant(rng, number, demo_adapters_dir))
         assert created.status_code in (201, 422), created.get_json()
         if created.status_code == 422:
             continue

@@ -508,8 +508,8 @@ def test_registry_health_reports_every_adapter():
 # -- with the simulated back office ------------------------------------------------------
 
 
-def test_a_hanging_system_opens_its_breaker_and_closes_after_it_recovers(backoffice, tmp_path):
-    for source in (REPO / "config" / "adapters").glob("*.toml"):
+def test_a_hanging_system_opens_its_breaker_and_closes_after_it_recovers(backoffice, demo_adapters_dir, tmp_path):
+    for source in demo_adapters_dir.glob("*.toml"):
         shutil.copy(source, tmp_path / source.name)
     loyalty = tmp_path / "loyalty.toml"
     text = loyalty.read_text(encoding="utf-8")

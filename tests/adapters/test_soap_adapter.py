@@ -9,6 +9,7 @@ import zeep.cache
 
 from portal.adapters import soap, soapclient
 from portal.adapters.base import Status
+from portal.adapters.boundary import Boundary
 
 from .conftest import Reply, free_port
 
@@ -201,45 +202,48 @@ def test_unknown_operation_and_bad_arguments(web, make_adapter):
 
 @pytest.fixture
 def cache_dir(tmp_path):
-    soap.set_cache_dir(tmp_path / "cache")
-    yield tmp_path / "cache"
-    soap.set_cache_dir(None)
+    """An app's WSDL cache folder, lent to its adapters through their boundary."""
+    return tmp_path / "cache"
 
 
 def test_wsdl_is_cached_on_disk_between_runs(web, make_adapter, cache_dir):
     serve_wsdl(web)
     web.route("POST", "/svc", Reply(body=ANSWER, content_type="text/xml"))
-    assert make_adapter("soap", **soap_doc(web)).lookup("1").status is Status.OK
+    app = Boundary(wsdl_cache_dir=cache_dir)
+    assert make_adapter("soap", boundary=app, **soap_doc(web)).lookup("1").status is Status.OK
     assert (cache_dir / soapclient.WSDL_CACHE_FILE).is_file()
 
     soap.clear_client_cache()  # a new process: no client in memory ...
     web.route("GET", "/svc", Reply(status=503, body=b"WSDL endpoint down"))  # ... and no WSDL online
-    result = make_adapter("soap", **soap_doc(web)).lookup("1")
+    result = make_adapter("soap", boundary=app, **soap_doc(web)).lookup("1")
     assert result.status is Status.OK, result.error
     assert [s.path for s in web.seen if s.method == "GET"] == ["/svc?wsdl"]  # fetched once, ever
 
-    soap.clear_client_cache(disk=True)
+    soap.clear_client_cache()  # another app (no cache folder) gets nothing from this one's cache
     result = make_adapter("soap", **soap_doc(web)).lookup("1")
+    assert result.error == "HTTP 503 from system for its WSDL"
+
+    soap.clear_client_cache(disk=True)
+    result = make_adapter("soap", boundary=app, **soap_doc(web)).lookup("1")
     assert result.error == "HTTP 503 from system for its WSDL"
 
 
 def test_a_tampered_cache_entry_is_refused_and_fetched_again(web, make_adapter, cache_dir):
-    cache = soap.set_cache_dir(cache_dir)
+    cache = soap.open_cache(cache_dir)
     url = web.url + "/svc?wsdl"
     cache.add(url, b'<!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]><d>&x;</d>')
     serve_wsdl(web)
     web.route("POST", "/svc", Reply(body=ANSWER, content_type="text/xml"))
-    assert make_adapter("soap", **soap_doc(web)).lookup("1").status is Status.OK
+    adapter = make_adapter("soap", boundary=Boundary(wsdl_cache_dir=cache_dir), **soap_doc(web))
+    assert adapter.lookup("1").status is Status.OK
 
 
 def test_unusable_cache_dir_falls_back_to_memory(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    try:
-        cache = soap.set_cache_dir(blocker / "cache")
-        assert isinstance(cache, zeep.cache.InMemoryCache)
-    finally:
-        soap.set_cache_dir(None)
+    cache = soap.open_cache(blocker / "cache")
+    assert isinstance(cache, zeep.cache.InMemoryCache)
+    assert soap.open_cache(blocker / "cache") is cache  # one per folder
 
 
 def test_ws_security_username_token(web, make_adapter, monkeypatch):

@@ -1,6 +1,5 @@
 """Every built-in role against every page and API endpoint: allowed or denied, on the server."""
 
-import os
 
 import pytest
 
@@ -102,19 +101,18 @@ def allowed_for(role: str, needed) -> bool:
 
 
 @pytest.fixture(scope="module")
-def portal(tmp_path_factory, reset_postgres):
+def portal(tmp_path_factory, postgres_url, reset_postgres, demo_adapters_dir, demo_egress_allow):
     """One portal with one operator (session and token) per built-in role, shared by the matrix."""
     from portal import create_app, migrate
     from portal.accounts.service import create_user, issue_token
-    from tests.conftest import demo_egress_allow
     from portal.db import get_database
 
     tmp = tmp_path_factory.mktemp("matrix")
-    url = os.environ.get("PORTAL_DATABASE_URL") or f"sqlite:///{tmp / 'portal.db'}"
-    if os.environ.get("PORTAL_DATABASE_URL"):
-        reset_postgres(url)
+    url = postgres_url or f"sqlite:///{tmp / 'portal.db'}"  # under xdist: this worker's own PostgreSQL database
+    if postgres_url:
+        reset_postgres(postgres_url)
     app = create_app({"testing": True, "database_url": url, "data_dir": str(tmp), "secret_key": "matrix",
-                      "session_cookie_secure": False, "adapters_dir": "config/adapters",
+                      "session_cookie_secure": False, "adapters_dir": str(demo_adapters_dir),
                       "egress_allow": demo_egress_allow()})
     tokens, clients = {}, {}
     with app.app_context():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import UTC
 
 import pytest
 from sqlalchemy import select
@@ -188,16 +189,18 @@ def test_agents_may_not_read_the_log(client, token):
 
 
 def test_time_window_filters_and_pages(client, auditor, db, monkeypatch):
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
-    import portal.audit.record as recorder
+    from portal import clock
 
-    base = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    real = clock.utcnow
+    base = datetime(2026, 3, 1, tzinfo=UTC)
     for day in range(10):
         for i in range(3):
-            monkeypatch.setattr(recorder, "utcnow", lambda d=day, i=i: base + timedelta(days=d, hours=i))
+            monkeypatch.setattr(clock, "utcnow", lambda d=day, i=i: base + timedelta(days=d, hours=i))
             record(db, Actor(f"op{i}"), Event(action="customer.lookup", details={"systems": {"boss": "ok"}}))
     db.commit()
+    monkeypatch.setattr(clock, "utcnow", real)
     events = client.get("/api/v1/audit?since=2026-03-04&until=2026-03-06&limit=2", headers=auditor).get_json()
     seen = [e["occurred_at"][:10] for e in events["events"]]
     while events["next"]:

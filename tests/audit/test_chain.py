@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 
 import pytest
 from sqlalchemy import select, text
@@ -22,7 +23,7 @@ def test_events_form_a_chain_from_genesis(db, write_events):
     assert seqs == [1, 2, 3, 4, 5]
     rows = db.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()
     assert rows[0].prev_hash == GENESIS
-    for before, after in zip(rows, rows[1:]):
+    for before, after in pairwise(rows):
         assert after.prev_hash == before.hash
     report = query.verify(db)
     assert report.ok and report.checked == 5 and report.head_seq == 5

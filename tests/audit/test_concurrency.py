@@ -78,7 +78,9 @@ def private_postgres():
         with admin.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"no PostgreSQL on 127.0.0.1:5432: {exc.__class__.__name__}")
+        from tests.conftest import service_unavailable
+
+        service_unavailable(f"no PostgreSQL on 127.0.0.1:5432: {exc.__class__.__name__}")
     try:
         yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
     finally:

@@ -1,5 +1,6 @@
 """Fixtures of the catalogue tests: API tokens of the people who register, approve and use adapters."""
 
+import re
 import tomllib
 from pathlib import Path
 
@@ -12,8 +13,8 @@ REPO = Path(__file__).resolve().parents[2]
 def tokens(app):
     """API tokens for an agent, an admin, a second admin, a raw-answer reader, and two system owners."""
     from portal.accounts.service import create_user, issue_token
-    from portal.rbac import roles
     from portal.audit.record import Actor
+    from portal.rbac import roles
 
     made = {}
     with app.extensions["portal.db"].session() as session:
@@ -53,9 +54,28 @@ def go_live(api, tokens):
     return steps
 
 
-def loyalty_document(**changes) -> dict:
-    document = tomllib.loads((REPO / "config/adapters/loyalty.toml").read_text())
-    document.update(id="points2", name="Points (registered)", owner="marketing-team")
-    document.update(changes)
+@pytest.fixture
+def loyalty_document(demo_adapters_dir):
+    """``loyalty_document(**changes)``: the demo loyalty adapter (for the session's back office) as a new
+    adapter ``points2`` of the marketing team, to register."""
+
+    def document(**changes) -> dict:
+        loaded = tomllib.loads((demo_adapters_dir / "loyalty.toml").read_text())
+        loaded.update(id="points2", name="Points (registered)", owner="marketing-team")
+        loaded.update(changes)
+        return loaded
+
     return document
 
+
+@pytest.fixture
+def points_toml(demo_adapters_dir):
+    """``points_toml(owner=..., name=...)``: the demo loyalty adapter's file as a new adapter points2."""
+
+    def text(owner="marketing-team", name="Points (registered)") -> str:
+        loyalty = (demo_adapters_dir / "loyalty.toml").read_text()
+        loyalty = loyalty.replace('id = "loyalty"', 'id = "points2"').replace('name = "Loyalty points"',
+                                                                           f'name = "{name}"')
+        return re.sub(r'owner = "[^"]*"', f'owner = "{owner}"', loyalty)
+
+    return text

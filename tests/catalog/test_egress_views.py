@@ -35,13 +35,15 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def test_admins_see_the_rules_the_refused_ranges_and_the_portals_own_addresses(client, login, people):
+def test_admins_see_the_rules_the_refused_ranges_and_the_portals_own_addresses(client, login, people,
+                                                                                 settings_overrides):
     assert login("admin1", PASSWORD).status_code == 302
     page = client.get("/admin/egress")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert "Egress policy" in html
-    assert "simulated back office" in html and "8201-8212,8310-8312" in html and "127.0.0.1" in html
+    back_office = settings_overrides["egress_allow"][0]["ports"]  # the session back office's free ports
+    assert "simulated back office" in html and back_office in html and "127.0.0.1" in html
     assert "169.254.169.254/32" in html and "a cloud metadata address" in html and "fe80::/10" in html
     assert "Redis" in html and "6379" in html
     assert "web server" in html and "every address of this machine" in html
@@ -54,7 +56,7 @@ def test_the_page_needs_adapters_manage(client, login, people, who):
     assert client.get("/admin/egress").status_code == 403
 
 
-def test_the_api_shows_the_same_to_admins_only(client, people):
+def test_the_api_shows_the_same_to_admins_only(client, people, settings_overrides):
     response = client.get("/api/v1/egress", headers=bearer(people["admin1"]))
     assert response.status_code == 200
     body = response.get_json()
@@ -62,12 +64,15 @@ def test_the_api_shows_the_same_to_admins_only(client, people):
     egress = body["egress"]
     assert egress["default"] == "deny"
     assert egress["rules"] == [{"label": 'rule "simulated back office"', "hosts": ["127.0.0.1"], "cidrs": [],
-                                "ports": "8201-8212,8310-8312", "teams": []},
+                                "ports": settings_overrides["egress_allow"][0]["ports"], "teams": []},
                                {"label": 'rule "wide"', "hosts": [], "cidrs": ["0.0.0.0/0"], "ports": "every port",
                                 "teams": []}]
     assert {"network": "127.0.0.0/8", "what": "a loopback address"} in egress["refused"]
     own = {(entry["what"], entry["host"], entry["port"]) for entry in egress["own_addresses"]}
-    assert own == {("Redis", "127.0.0.1", 6379), ("web server", "*", 5000)}
+    expected = {("Redis", "127.0.0.1", 6379), ("web server", "*", 5000)}
+    if settings_overrides["database_url"].startswith("postgresql"):  # the PostgreSQL the tests run against
+        expected.add(("database", "127.0.0.1", 5432))
+    assert own == expected
     assert client.get("/api/v1/egress", headers=bearer(people["agent1"])).status_code == 403
     assert client.get("/api/v1/egress", headers=bearer(people["mkt"])).status_code == 403
     assert client.get("/api/v1/egress").status_code == 401
@@ -78,15 +83,22 @@ SOCKET_TO_REDIS = {"id": "sneaky", "name": "Sneaky", "kind": "socket", "owner": 
                    "fields": {"ok": {"path": "ok"}}}
 
 
+CONTROL = "the back office's fault-control port"  # on loopback, and in no rule: the adapters' rule lists the systems only
+
+
 @pytest.mark.parametrize(("changes", "key", "reason"), [
     ({}, "host", "refused by the egress policy: 127.0.0.1:6379 is the portal's own Redis"),
     ({"port": 5000}, "host", "refused by the egress policy: 127.0.0.1:5000 is the portal's own web server"),
-    ({"port": 8200}, "host", ("refused by the egress policy: 127.0.0.1 is a loopback address, "
-                              "and no [egress] rule lists it with port 8200")),
+    ({"port": CONTROL}, "host", ("refused by the egress policy: 127.0.0.1 is a loopback address, "
+                                 "and no [egress] rule lists it with port {control}")),
     ({"host": "169.254.169.254", "port": 80}, "host", "169.254.169.254 is a cloud metadata address"),
-    ({"host": "localhost", "port": 8200}, "host", "localhost resolves to 127.0.0.1, a loopback address"),
+    ({"host": "localhost", "port": CONTROL}, "host", "localhost resolves to 127.0.0.1, a loopback address"),
 ])
-def test_registering_a_refused_destination_is_a_422_naming_the_key(client, people, changes, key, reason):
+def test_registering_a_refused_destination_is_a_422_naming_the_key(client, people, backoffice_session, changes, key,
+                                                                   reason):
+    control = backoffice_session.addresses.control_port
+    changes = {name: control if value == CONTROL else value for name, value in changes.items()}
+    reason = reason.format(control=control)
     response = client.post("/api/v1/adapters", json={**SOCKET_TO_REDIS, **changes}, headers=bearer(people["mkt"]))
     assert response.status_code == 422, response.get_json()
     body = response.get_json()

@@ -4,7 +4,6 @@ import pytest
 from sqlalchemy import select
 
 from portal.audit.models import AuditEvent
-from tests.catalog.conftest import loyalty_document
 
 KNOWN = "13800000000"
 
@@ -20,7 +19,7 @@ def panel(client, api, tokens, system_id="points2"):
 
 
 @pytest.mark.backoffice
-def test_a_version_goes_live_only_after_approval_and_promotion(client, api, tokens, backoffice, db):
+def test_a_version_goes_live_only_after_approval_and_promotion(client, api, tokens, backoffice, db, loyalty_document):
     assert api(client, "POST", "/api/v1/adapters", tokens["mkt"], json=loyalty_document()).status_code == 201
     assert panel(client, api, tokens) is None
 
@@ -45,7 +44,7 @@ def test_a_version_goes_live_only_after_approval_and_promotion(client, api, toke
     assert approve.actor == "admin1" and approve.details["after"]["approved_by"] == "admin1"
 
 
-def test_four_eyes_an_author_cannot_approve_their_own_version(client, api, tokens):
+def test_four_eyes_an_author_cannot_approve_their_own_version(client, api, tokens, loyalty_document):
     assert api(client, "POST", "/api/v1/adapters", tokens["admin1"], json=loyalty_document()).status_code == 201
     own = api(client, "POST", "/api/v1/adapters/points2/versions/1/approve", tokens["admin1"])
     assert own.status_code == 403
@@ -60,14 +59,14 @@ def one_admin_site(settings_overrides):
     return settings_overrides
 
 
-def test_the_four_eyes_rule_can_be_turned_off_for_a_one_admin_site(one_admin_site, client, api, tokens):
+def test_the_four_eyes_rule_can_be_turned_off_for_a_one_admin_site(one_admin_site, client, api, tokens, loyalty_document):
     assert api(client, "POST", "/api/v1/adapters", tokens["admin1"], json=loyalty_document()).status_code == 201
     assert api(client, "POST", "/api/v1/adapters/points2/versions/1/approve", tokens["admin1"]).status_code == 200
 
 
 @pytest.mark.backoffice
 def test_an_edit_is_a_draft_and_rollback_restores_the_previous_version_at_once(client, api, tokens, backoffice,
-                                                                               go_live, db):
+                                                                               go_live, db, loyalty_document):
     api(client, "POST", "/api/v1/adapters", tokens["mkt"], json=loyalty_document())
     go_live(client, "points2")
     changed = api(client, "PUT", "/api/v1/adapters/points2", tokens["mkt"], json=loyalty_document(name="Points v2"))
@@ -91,7 +90,7 @@ def test_an_edit_is_a_draft_and_rollback_restores_the_previous_version_at_once(c
 
 
 @pytest.mark.backoffice
-def test_retiring_the_live_version_takes_the_system_out_of_agents_view(client, api, tokens, backoffice, go_live, db):
+def test_retiring_the_live_version_takes_the_system_out_of_agents_view(client, api, tokens, backoffice, go_live, db, loyalty_document):
     api(client, "POST", "/api/v1/adapters", tokens["mkt"], json=loyalty_document())
     go_live(client, "points2")
     other_team = api(client, "POST", "/api/v1/adapters/points2/versions/1/retire", tokens["bill"])
@@ -115,7 +114,7 @@ def test_retiring_the_live_version_takes_the_system_out_of_agents_view(client, a
     ("GET", "/api/v1/adapters/points2/shadow?version=%C2%B2", None, "version"),
     ("POST", "/api/v1/adapters/points2/test", {"number": KNOWN, "version": -1}, "version"),
 ])
-def test_bad_input_is_a_422_naming_the_field(client, api, tokens, method, path, body, key):
+def test_bad_input_is_a_422_naming_the_field(client, api, tokens, method, path, body, key, loyalty_document):
     api(client, "POST", "/api/v1/adapters", tokens["mkt"], json=loyalty_document())
     response = api(client, method, path, tokens["mkt"], json=body)
     assert response.status_code == 422, response.get_json()
@@ -124,7 +123,7 @@ def test_bad_input_is_a_422_naming_the_field(client, api, tokens, method, path, 
 
 @pytest.mark.backoffice
 def test_shadow_run_compares_the_candidate_with_the_live_version_and_shows_nobody(client, api, tokens, app, login,
-                                                                                  backoffice, go_live, db):
+                                                                                  backoffice, go_live, db, loyalty_document):
     api(client, "POST", "/api/v1/adapters", tokens["mkt"], json=loyalty_document())
     go_live(client, "points2")
     candidate = loyalty_document(name="Points candidate")
@@ -187,11 +186,11 @@ def test_the_test_console_masks_for_an_admin_without_adapters_raw(client, api, t
 
 
 @pytest.mark.backoffice
-def test_the_test_console_runs_any_version(client, api, tokens, backoffice, go_live):
+def test_the_test_console_runs_any_version(client, api, tokens, backoffice, go_live, loyalty_document):
     api(client, "POST", "/api/v1/adapters", tokens["mkt"], json=loyalty_document())
     go_live(client, "points2")
     broken = loyalty_document()
-    broken["url"] = "http://127.0.0.1:8207/no-such-page"
+    broken["url"] = broken["url"].replace("/member", "/no-such-page")
     api(client, "PUT", "/api/v1/adapters/points2", tokens["mkt"], json=broken)
     newest = api(client, "POST", "/api/v1/adapters/points2/test", tokens["mkt"], json={"number": KNOWN}).get_json()
     live = api(client, "POST", "/api/v1/adapters/points2/test", tokens["mkt"],

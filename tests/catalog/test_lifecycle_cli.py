@@ -2,20 +2,18 @@
 
 import pytest
 
-from tests.catalog.conftest import REPO
-
 KNOWN = "13800000000"
 
 
 @pytest.fixture
-def registered(cli, tmp_path):
+def registered(cli, tmp_path, demo_adapters_dir):
     """points2 registered by the marketing owner (draft version 1), with an admin who may approve it."""
     cli("db", "upgrade")
     for name, role, team in [("mkt", "system_owner", ["--team", "marketing-team"]), ("boss1", "admin", [])]:
         result = cli("users", "create", name, "--role", role, *team, "--password-stdin", input="a good long password\n")
         assert result.exit_code == 0, result.output
     document = tmp_path / "points2.toml"
-    text = (REPO / "config/adapters/loyalty.toml").read_text().replace('id = "loyalty"', 'id = "points2"')
+    text = (demo_adapters_dir / "loyalty.toml").read_text().replace('id = "loyalty"', 'id = "points2"')
     document.write_text(text)
     assert cli("adapters", "add", str(document), "--as", "mkt").exit_code == 0
     text = text.replace('name = "Loyalty points"', 'name = "Points v2"')

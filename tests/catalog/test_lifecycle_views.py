@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from tests.catalog.test_views import points_toml, register
+from tests.catalog.test_views import register
 
 KNOWN = "13800000000"
 
@@ -36,7 +36,7 @@ def live_name(app, number=KNOWN):
 
 
 @pytest.mark.backoffice
-def test_from_draft_to_live_and_back_through_the_pages(app, client, login, csrf, people, backoffice):
+def test_from_draft_to_live_and_back_through_the_pages(app, client, login, csrf, people, backoffice, points_toml):
     login("mkt", "a long password")
     register(client, csrf, points_toml())
     page = client.get("/admin/adapters/points2").get_data(as_text=True)
@@ -73,7 +73,7 @@ def test_from_draft_to_live_and_back_through_the_pages(app, client, login, csrf,
     assert live_name(app) is None
 
 
-def test_lifecycle_buttons_need_a_csrf_token(client, login, people, csrf):
+def test_lifecycle_buttons_need_a_csrf_token(client, login, people, csrf, points_toml):
     login("mkt", "a long password")
     register(client, csrf, points_toml())
     response = client.post("/admin/adapters/points2/versions/1/retire", data={}, follow_redirects=True)

@@ -1,18 +1,8 @@
 """Admin pages for adapters: list, register from TOML, edit, test console, delete."""
 
-import re
-from pathlib import Path
-
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
 KNOWN = "13800000000"
-
-
-def points_toml(owner="marketing-team", name="Points (registered)") -> str:
-    text = (REPO / "config/adapters/loyalty.toml").read_text()
-    text = text.replace('id = "loyalty"', 'id = "points2"').replace('name = "Loyalty points"', f'name = "{name}"')
-    return re.sub(r'owner = "[^"]*"', f'owner = "{owner}"', text)
 
 
 @pytest.fixture
@@ -30,7 +20,7 @@ def register(client, csrf, text):
     return client.post("/admin/adapters/new", data={"document": text, "csrf_token": csrf(page)})
 
 
-def test_owner_lists_registers_and_edits(client, signed_in_owner, csrf):
+def test_owner_lists_registers_and_edits(client, signed_in_owner, csrf, points_toml):
     listing = client.get("/admin/adapters").get_data(as_text=True)
     assert "boss" in listing and "Register a new adapter" in listing
 
@@ -49,7 +39,7 @@ def test_owner_lists_registers_and_edits(client, signed_in_owner, csrf):
     assert page.count('<span class="badge state-draft">draft</span>') == 2
 
 
-def test_broken_toml_and_bad_keys_are_shown_and_the_text_kept(client, signed_in_owner, csrf):
+def test_broken_toml_and_bad_keys_are_shown_and_the_text_kept(client, signed_in_owner, csrf, points_toml):
     response = register(client, csrf, "id = ")
     assert response.status_code == 422 and "not valid TOML" in response.get_data(as_text=True)
     bad = points_toml().replace("timeout_s = 2.0", "timeout_s = 2.0\ncolour = 'blue'")
@@ -59,7 +49,7 @@ def test_broken_toml_and_bad_keys_are_shown_and_the_text_kept(client, signed_in_
 
 
 @pytest.mark.backoffice
-def test_test_console_shows_masked_fields_and_no_raw_answer_to_owners(client, signed_in_owner, csrf, backoffice):
+def test_test_console_shows_masked_fields_and_no_raw_answer_to_owners(client, signed_in_owner, csrf, backoffice, points_toml):
     from portal.demo.data import loyalty
 
     register(client, csrf, points_toml())
@@ -100,7 +90,7 @@ def test_file_adapter_page_is_read_only(client, signed_in_owner):
     assert "defined in a file" in page and "Save as a new version" not in page
 
 
-def test_other_team_cannot_edit_or_delete(client, signed_in_owner, csrf, login):
+def test_other_team_cannot_edit_or_delete(client, signed_in_owner, csrf, login, points_toml):
     register(client, csrf, points_toml())
     client.get("/logout")
     assert login("bill", "a long password").status_code == 302
@@ -113,7 +103,7 @@ def test_other_team_cannot_edit_or_delete(client, signed_in_owner, csrf, login):
     assert response.status_code == 403
 
 
-def test_delete_keeps_history(client, signed_in_owner, csrf):
+def test_delete_keeps_history(client, signed_in_owner, csrf, points_toml):
     register(client, csrf, points_toml())
     page = client.get("/admin/adapters/points2").get_data(as_text=True)
     response = client.post("/admin/adapters/points2/delete", data={"csrf_token": csrf(page)})

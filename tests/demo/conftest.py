@@ -1,6 +1,8 @@
 """Helpers for the simulated back office's own tests (the ``backoffice`` fixture is in tests/conftest.py).
 
-The tests run with ``--import-mode=importlib``, so shared helpers travel as the ``net`` fixture.
+The tests run with ``--import-mode=importlib``, so shared helpers travel as the ``net`` and ``wire``
+fixtures. The back office listens on free ports: take them from ``backoffice.systems[id].port``
+(``.ui_port``, ``.base_url``), never from the catalogue's fixed ports.
 """
 
 from __future__ import annotations
@@ -8,25 +10,25 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from functools import partial
 from types import SimpleNamespace
 
 import pytest
 import requests
 
-#: How each system is asked about a customer, for the fault tests: (port, path) of the HTTP
-#: systems (body None: GET with ?msisdn=), or the framing of the socket systems.
+#: How each HTTP system is asked about a customer, for the fault tests: (path, body; None: GET
+#: with ?msisdn=). The socket systems' framing is in :func:`socket_request`.
 HTTP_ASKS = {
-    "loyalty": (8207, "/member", None),
-    "complaints": (8208, "/tickets", None),
-    "rbt": (8209, "/rbt/subscriber", None),
-    "vas": (8204, "/vas/subscriptions",
-            '<v:query xmlns:v="urn:demotel:vas:v1"><v:msisdn>{n}</v:msisdn></v:query>'),
-    "wap": (8206, "/wap/profile", '<w:query xmlns:w="urn:demotel:wap:v1"><w:msisdn>{n}</w:msisdn></w:query>'),
-    "boss": (8201, "/boss", ('<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
-                             '<b:GetSubscriber xmlns:b="urn:demotel:boss:v1"><b:msisdn>{n}</b:msisdn>'
-                             "</b:GetSubscriber></soap:Body></soap:Envelope>")),
+    "loyalty": ("/member", None),
+    "complaints": ("/tickets", None),
+    "rbt": ("/rbt/subscriber", None),
+    "vas": ("/vas/subscriptions", '<v:query xmlns:v="urn:demotel:vas:v1"><v:msisdn>{n}</v:msisdn></v:query>'),
+    "wap": ("/wap/profile", '<w:query xmlns:w="urn:demotel:wap:v1"><w:msisdn>{n}</w:msisdn></w:query>'),
+    "boss": ("/boss", ('<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
+                       '<b:GetSubscriber xmlns:b="urn:demotel:boss:v1"><b:msisdn>{n}</b:msisdn>'
+                       "</b:GetSubscriber></soap:Body></soap:Envelope>")),
 }
-SOCKET_PORTS = {"smsc": 8210, "mms": 8211, "mail": 8212}
+SOCKET_SYSTEMS = ("smsc", "mms", "mail")
 
 
 @pytest.fixture
@@ -81,7 +83,7 @@ def wait_until(predicate, timeout: float = 2.0) -> bool:
 
 def http_request(system_id: str, number: str) -> bytes:
     """The raw HTTP/1.1 request asking ``system_id`` about ``number``."""
-    _, path, body = HTTP_ASKS[system_id]
+    path, body = HTTP_ASKS[system_id]
     if body is None:
         return f"GET {path}?msisdn={number} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
     payload = body.format(n=number).encode()
@@ -89,9 +91,15 @@ def http_request(system_id: str, number: str) -> bytes:
             f"Content-Length: {len(payload)}\r\n\r\n").encode() + payload
 
 
-def ask_http(session: requests.Session, system_id: str, number: str = "13800000000", **kwargs) -> requests.Response:
-    port, path, body = HTTP_ASKS[system_id]
-    url = f"http://127.0.0.1:{port}{path}"
+def any_request(system_id: str, number: str) -> bytes:
+    """The raw request asking ``system_id`` about ``number``, HTTP or socket alike."""
+    return http_request(system_id, number) if system_id in HTTP_ASKS else socket_request(system_id, number)
+
+
+def ask_http(office, session: requests.Session, system_id: str, number: str = "13800000000",
+             **kwargs) -> requests.Response:
+    path, body = HTTP_ASKS[system_id]
+    url = f"{office.systems[system_id].base_url}{path}"
     kwargs.setdefault("timeout", 5)
     if body is None:
         return session.get(url, params={"msisdn": number}, **kwargs)
@@ -117,18 +125,20 @@ def read_socket_answer(system_id: str, sock: socket.socket) -> bytes:
     return recv_exactly(sock, 80)
 
 
-def ask_socket(system_id: str, number: str = "13800000000", timeout: float = 2.0) -> bytes:
-    with connect(SOCKET_PORTS[system_id], timeout) as sock:
+def ask_socket(office, system_id: str, number: str = "13800000000", timeout: float = 2.0) -> bytes:
+    with connect(office.systems[system_id].port, timeout) as sock:
         sock.sendall(socket_request(system_id, number))
         return read_socket_answer(system_id, sock)
 
 
 @pytest.fixture
-def wire() -> SimpleNamespace:
-    """Ask a system about a customer in its own protocol: wire.http(session, id, n), wire.socket(id, n), ..."""
-    return SimpleNamespace(http=ask_http, socket=ask_socket, http_request=http_request,
-                           socket_request=socket_request, read_socket_answer=read_socket_answer,
-                           http_ports={k: v[0] for k, v in HTTP_ASKS.items()}, socket_ports=SOCKET_PORTS)
+def wire(backoffice_session) -> SimpleNamespace:
+    """Ask a system of the session's back office about a customer in its own protocol:
+    wire.http(session, id, n), wire.socket(id, n), wire.port(id), ..."""
+    office = backoffice_session
+    return SimpleNamespace(http=partial(ask_http, office), socket=partial(ask_socket, office),
+                           http_request=http_request, socket_request=socket_request, request=any_request,
+                           read_socket_answer=read_socket_answer, port=lambda system_id: office.systems[system_id].port)
 
 
 @pytest.fixture

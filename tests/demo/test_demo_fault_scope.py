@@ -11,7 +11,12 @@ pytestmark = pytest.mark.backoffice
 
 N = "13800000000"
 OTHER = "13800000001"  # known to loyalty and smsc too
-CONTROL = "http://127.0.0.1:8200/faults"
+
+
+@pytest.fixture
+def control(backoffice) -> str:
+    """The session back office's fault-control endpoint (on a free port, like its systems)."""
+    return backoffice.control_url
 
 
 def test_the_faults_are_named_once():
@@ -48,10 +53,10 @@ def test_faults_apply_in_the_order_they_were_injected(backoffice, wire):
 
 def test_every_request_counts_on_http_systems_but_socket_screens_are_spared(backoffice, http, wire):
     backoffice.inject("boss", "http_error", times=1)
-    assert http.get("http://127.0.0.1:8201/boss?wsdl", timeout=5).status_code == 500  # the WSDL too
+    assert http.get(f"{backoffice.systems['boss'].base_url}/boss?wsdl", timeout=5).status_code == 500  # WSDL too
     assert wire.http(http, "boss").status_code == 200
     backoffice.inject("mail", "http_error")
-    assert http.get(f"http://127.0.0.1:8312/ui/customer/{N}", timeout=5).status_code == 200
+    assert http.get(backoffice.systems["mail"].ui_url(N), timeout=5).status_code == 200
     assert wire.socket("mail").startswith(b"ER")
 
 
@@ -70,7 +75,7 @@ def test_clear_faults_of_one_system_or_all_and_reset_clears_too(backoffice, http
 
 def test_clear_cuts_an_injected_latency_short(backoffice, net, wire):
     backoffice.inject("mms", "latency", seconds=30)
-    with net.connect(8211, timeout=5) as sock:
+    with net.connect(wire.port("mms"), timeout=5) as sock:
         sock.sendall(wire.socket_request("mms", N))
         assert net.wait_until(lambda: backoffice.active_faults("mms")[0]["served"] == 1)
         backoffice.clear_faults("mms")
@@ -98,27 +103,27 @@ def test_bad_injections_are_refused_with_the_reason(backoffice, args, kwargs, me
 # --------------------------------------------------------------------------- control endpoint
 
 
-def post(http, body, **kwargs) -> requests.Response:
-    return http.post(CONTROL, json=body, timeout=5, **kwargs)
+def post(http, control, body, **kwargs) -> requests.Response:
+    return http.post(control, json=body, timeout=5, **kwargs)
 
 
-def test_control_endpoint_injects_lists_and_clears(backoffice, http, wire):
-    assert backoffice.control_url == CONTROL
-    listing = http.get(CONTROL, timeout=5).json()
+def test_control_endpoint_injects_lists_and_clears(backoffice, control, http, wire):
+    assert control == f"http://127.0.0.1:{backoffice.addresses.control_port}/faults"
+    listing = http.get(control, timeout=5).json()
     assert listing == {"faults": [], "kinds": list(FAULTS), "systems": list(backoffice.systems)}
-    made = post(http, {"system": "vas", "fault": "http_error", "times": 1, "number": N, "params": {"status": 504}})
+    made = post(http, control, {"system": "vas", "fault": "http_error", "times": 1, "number": N, "params": {"status": 504}})
     assert made.status_code == 201 and made.headers["Content-Type"] == "application/json"
     assert made.json()["injected"] == {"system": "vas", "fault": "http_error", "times_left": 1, "number": N,
                                        "params": {"status": 504}, "served": 0}
-    post(http, {"system": "smsc", "fault": "garbage"})
-    assert [f["system"] for f in http.get(CONTROL, timeout=5).json()["faults"]] == ["vas", "smsc"]
-    assert [f["fault"] for f in http.get(CONTROL, params={"system": "smsc"}, timeout=5).json()["faults"]] == \
+    post(http, control, {"system": "smsc", "fault": "garbage"})
+    assert [f["system"] for f in http.get(control, timeout=5).json()["faults"]] == ["vas", "smsc"]
+    assert [f["fault"] for f in http.get(control, params={"system": "smsc"}, timeout=5).json()["faults"]] == \
         ["garbage"]
     assert wire.http(http, "vas").status_code == 504
-    assert http.delete(CONTROL, params={"system": "smsc"}, timeout=5).json() == {"cleared": 1}
+    assert http.delete(control, params={"system": "smsc"}, timeout=5).json() == {"cleared": 1}
     assert wire.socket("smsc").startswith(b"OK ")
-    post(http, {"system": "boss", "fault": "hang"})
-    assert http.delete(CONTROL, timeout=5).json() == {"cleared": 1}
+    post(http, control, {"system": "boss", "fault": "hang"})
+    assert http.delete(control, timeout=5).json() == {"cleared": 1}
     assert backoffice.active_faults() == []
 
 
@@ -131,29 +136,31 @@ def test_control_endpoint_injects_lists_and_clears(backoffice, http, wire):
     ({"system": "boss", "fault": "hang", "params": {"times": 2}}, 400, "times"),
     ([1, 2], 400, "expected a JSON object"),
 ])
-def test_control_endpoint_refuses_bad_bodies_with_a_reason(backoffice, http, body, status, message):
-    answer = post(http, body)
+def test_control_endpoint_refuses_bad_bodies_with_a_reason(backoffice, control, http, body, status, message):
+    answer = post(http, control, body)
     assert answer.status_code == status and message in answer.json()["error"]
     assert backoffice.active_faults() == []
 
 
-def test_control_endpoint_wants_json_a_loopback_host_and_a_known_system(backoffice, http):
-    form = http.post(CONTROL, data={"system": "boss", "fault": "hang"}, timeout=5)  # what a cross-site form sends
+def test_control_endpoint_wants_json_a_loopback_host_and_a_known_system(backoffice, control, http):
+    form = http.post(control, data={"system": "boss", "fault": "hang"}, timeout=5)  # what a cross-site form sends
     assert form.status_code == 415
-    rebound = http.get(CONTROL, headers={"Host": "evil.example:8200"}, timeout=5)  # DNS rebinding
-    assert rebound.status_code == 403 and "evil.example" in rebound.json()["error"]
-    assert http.get(CONTROL, headers={"Host": "localhost:8200"}, timeout=5).status_code == 200
-    assert http.get(CONTROL, params={"system": "nosuch"}, timeout=5).status_code == 404
-    assert http.post(CONTROL, data=b"{", headers={"Content-Type": "application/json"}, timeout=5).status_code == 400
+    port = backoffice.addresses.control_port
+    rebound = http.get(control, headers={"Host": f"evil.example:{port}"}, timeout=5)  # DNS rebinding
+    assert rebound.status_code == 403 and rebound.json()["error"] == \
+        f"Host 'evil.example:{port}' refused: use http://127.0.0.1:{port}/faults"
+    assert http.get(control, headers={"Host": f"localhost:{port}"}, timeout=5).status_code == 200
+    assert http.get(control, params={"system": "nosuch"}, timeout=5).status_code == 404
+    assert http.post(control, data=b"{", headers={"Content-Type": "application/json"}, timeout=5).status_code == 400
     assert backoffice.active_faults() == []
 
 
-def test_control_endpoint_listens_on_loopback_and_answers_while_systems_hang(backoffice, http):
+def test_control_endpoint_listens_on_loopback_and_answers_while_systems_hang(backoffice, control, http):
     server = backoffice.control_endpoint._listener.server
-    assert server.server_address == ("127.0.0.1", 8200)
+    assert server.server_address == ("127.0.0.1", backoffice.addresses.control_port)
     for system_id in backoffice.systems:
         backoffice.hang(system_id)
-    assert http.get(CONTROL, timeout=2).status_code == 200
+    assert http.get(control, timeout=2).status_code == 200
 
 
 def test_only_a_whole_back_office_serves_the_control_endpoint(backoffice):
@@ -163,8 +170,10 @@ def test_only_a_whole_back_office_serves_the_control_endpoint(backoffice):
 
 
 def test_a_taken_control_port_is_an_error_naming_it_and_undoes_the_start(backoffice, net):
-    backoffice.stop_system("boss")  # boss can start; 8200 is the whole back office's control endpoint
-    with pytest.raises(BackOfficeError, match=r"'control'.*port 8200"):
-        BackOffice(systems=["boss"], control=True).start()
+    taken = backoffice.addresses.control_port  # the session back office's control endpoint listens there
+    office = BackOffice(systems=["boss"], control=True, control_port=taken, ports="free")
+    with pytest.raises(BackOfficeError, match=rf"'control'.*port {taken}"):
+        office.start()
     with pytest.raises(ConnectionRefusedError):
-        net.connect(8201)
+        net.connect(office.systems["boss"].port)  # boss was started, then closed again
+    assert not office.systems["boss"].reserved

@@ -121,8 +121,7 @@ def test_garbage_on_sockets_is_a_junk_frame(backoffice, wire):
 @pytest.mark.parametrize("system_id", ["wap", "mail"])
 def test_hang_never_answers_and_clear_drops_the_request(backoffice, net, wire, system_id):
     backoffice.inject(system_id, "hang")
-    port = wire.http_ports.get(system_id) or wire.socket_ports[system_id]
-    request = wire.http_request(system_id, N) if system_id in wire.http_ports else wire.socket_request(system_id, N)
+    port, request = wire.port(system_id), wire.request(system_id, N)
     sock = net.connect(port, timeout=0.3)
     sock.sendall(request)
     with pytest.raises(socket.timeout):
@@ -137,14 +136,15 @@ def test_hang_never_answers_and_clear_drops_the_request(backoffice, net, wire, s
 def test_stop_releases_requests_hung_by_a_fault_quickly(backoffice, net, wire):
     backoffice.inject("boss", "hang")
     backoffice.inject("smsc", "hang")
-    clients = [net.connect(8201), net.connect(8210)]
+    boss, smsc = wire.port("boss"), wire.port("smsc")
+    clients = [net.connect(boss), net.connect(smsc)]
     clients[0].sendall(wire.http_request("boss", N))
     clients[1].sendall(wire.socket_request("smsc", N))
-    assert net.wait_until(lambda: net.connection_threads(8201) and net.connection_threads(8210))
+    assert net.wait_until(lambda: net.connection_threads(boss) and net.connection_threads(smsc))
     started = time.monotonic()
     backoffice.stop()
     assert time.monotonic() - started < 2.0
-    assert not net.connection_threads(8201) and not net.connection_threads(8210)
+    assert not net.connection_threads(boss) and not net.connection_threads(smsc)
     for sock in clients:
         assert_dropped(sock)
         sock.close()
@@ -157,8 +157,7 @@ def test_stop_releases_requests_hung_by_a_fault_quickly(backoffice, net, wire):
 @pytest.mark.parametrize("system_id", ["loyalty", "boss", "smsc", "mms"])
 def test_reset_aborts_the_connection_with_rst(backoffice, net, wire, system_id):
     backoffice.inject(system_id, "reset")
-    port = wire.http_ports.get(system_id) or wire.socket_ports[system_id]
-    request = wire.http_request(system_id, N) if system_id in wire.http_ports else wire.socket_request(system_id, N)
+    port, request = wire.port(system_id), wire.request(system_id, N)
     with net.connect(port) as sock:
         sock.sendall(request)
         with pytest.raises(ConnectionResetError):  # RST, not an orderly close (which would read b"")
@@ -183,15 +182,15 @@ def test_oversized_http_is_streamed_with_or_without_a_length(backoffice, http, w
 def test_oversized_on_sockets_breaks_each_framing(backoffice, net, wire):
     for system_id in SOCKET_SYSTEMS:
         backoffice.inject(system_id, "oversized", bytes=200_000)
-    with net.connect(8210) as sock:
+    with net.connect(wire.port("smsc")) as sock:
         sock.sendall(wire.socket_request("smsc", N))
         line = net.recv_exactly(sock, 200_000)
     assert line.startswith(f"OK msisdn={N} ".encode()) and line.index(b"\n") == 199_999  # one huge line
-    with net.connect(8211) as sock:
+    with net.connect(wire.port("mms")) as sock:
         sock.sendall(wire.socket_request("mms", N))
         assert int.from_bytes(net.recv_exactly(sock, 4), "big") == 200_000  # the prefix claims it all
         assert net.recv_exactly(sock, 200_000).startswith(b"result=OK|")
-    with net.connect(8212) as sock:
+    with net.connect(wire.port("mail")) as sock:
         sock.sendall(wire.socket_request("mail", N))
         record = net.recv_exactly(sock, 200_000)
     assert record.startswith(f"OK{N}X".encode()) and b"\n" not in record
@@ -273,7 +272,7 @@ def test_login_page_instead_of_data(backoffice, http, wire):
         assert page.status_code == 200 and page.headers["Content-Type"] == "text/html; charset=utf-8"
         assert '<form id="login" method="post" action="/login">' in page.text
     backoffice.clear_faults("complaints")
-    own = http.get("http://127.0.0.1:8208/login", timeout=5).content
+    own = http.get(f"{backoffice.systems['complaints'].base_url}/login", timeout=5).content
     backoffice.inject("complaints", "login_page")
     assert wire.http(http, "complaints").content == own  # the system's real login page
 

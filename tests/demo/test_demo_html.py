@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import lxml.html
 import pytest
 
@@ -10,22 +12,28 @@ from portal.demo.html_systems import SESSION_COOKIE
 
 pytestmark = pytest.mark.backoffice
 
-LOYALTY = "http://127.0.0.1:8207/member"
-TICKETS = "http://127.0.0.1:8208/tickets"
-LOGIN = "http://127.0.0.1:8208/login"
-RBT = "http://127.0.0.1:8209/rbt/subscriber"
+
+
+@pytest.fixture
+def urls(backoffice):
+    """The pages under test, on the ports the session's back office got."""
+    def at(system_id: str, path: str) -> str:
+        return backoffice.systems[system_id].base_url + path
+
+    return SimpleNamespace(loyalty=at("loyalty", "/member"), tickets=at("complaints", "/tickets"),
+                           login=at("complaints", "/login"), rbt=at("rbt", "/rbt/subscriber"))
 
 
 def text(doc, xpath: str) -> str:
     return doc.xpath(f"string({xpath})")
 
 
-def sign_in(http, password: str = "complaints-demo"):
-    return http.post(LOGIN, data={"username": "portal-svc", "password": password}, allow_redirects=False, timeout=5)
+def sign_in(http, urls, password: str = "complaints-demo"):
+    return http.post(urls.login, data={"username": "portal-svc", "password": password}, allow_redirects=False, timeout=5)
 
 
-def test_loyalty_page_shows_tier_points_and_transactions(backoffice, http):
-    response = http.get(LOYALTY, params={"msisdn": "13800000000"}, timeout=5)
+def test_loyalty_page_shows_tier_points_and_transactions(backoffice, http, urls):
+    response = http.get(urls.loyalty, params={"msisdn": "13800000000"}, timeout=5)
     account = data.loyalty("13800000000")
     doc = lxml.html.fromstring(response.content)
     assert response.status_code == 200 and response.headers["Content-Type"] == "text/html; charset=utf-8"
@@ -37,16 +45,16 @@ def test_loyalty_page_shows_tier_points_and_transactions(backoffice, http):
     assert rows == [(t.date.isoformat(), str(t.points)) for t in account.transactions]
 
 
-def test_loyalty_not_found_and_missing_number(backoffice, http):
+def test_loyalty_not_found_and_missing_number(backoffice, http, urls):
     number = data.unknown_numbers("loyalty")[0]
-    page = http.get(LOYALTY, params={"msisdn": number}, timeout=5)
+    page = http.get(urls.loyalty, params={"msisdn": number}, timeout=5)
     doc = lxml.html.fromstring(page.content)
     assert page.status_code == 200 and doc.xpath("//div[@id='not-found']") and not doc.xpath("//span[@id='tier']")
-    assert http.get(LOYALTY, timeout=5).status_code == 400
+    assert http.get(urls.loyalty, timeout=5).status_code == 400
 
 
-def test_rbt_page_is_really_gbk(backoffice, http):
-    response = http.get(RBT, params={"msisdn": "13800000000"}, timeout=5)
+def test_rbt_page_is_really_gbk(backoffice, http, urls):
+    response = http.get(urls.rbt, params={"msisdn": "13800000000"}, timeout=5)
     account = data.rbt("13800000000")
     assert response.headers["Content-Type"] == "text/html; charset=GBK"
     raw = response.content
@@ -60,35 +68,35 @@ def test_rbt_page_is_really_gbk(backoffice, http):
         [t.title for t in account.library]
 
 
-def test_rbt_not_found_page(backoffice, http):
+def test_rbt_not_found_page(backoffice, http, urls):
     number = data.unknown_numbers("rbt")[0]
-    response = http.get(RBT, params={"msisdn": number}, timeout=5)
+    response = http.get(urls.rbt, params={"msisdn": number}, timeout=5)
     assert response.status_code == 200 and b'<div id="not-found">' in response.content
 
 
-def test_complaints_without_a_session_answers_its_login_page(backoffice, http):
-    response = http.get(TICKETS, params={"msisdn": "13800000000"}, timeout=5)
+def test_complaints_without_a_session_answers_its_login_page(backoffice, http, urls):
+    response = http.get(urls.tickets, params={"msisdn": "13800000000"}, timeout=5)
     doc = lxml.html.fromstring(response.content)
     assert response.status_code == 200
     assert doc.xpath("//form[@id='login']/@action") == ["/login"]
     assert doc.xpath("//form[@id='login']//input/@name") == ["username", "password"]
     assert not doc.xpath("//table[@id='tickets']")
     http.cookies.set(SESSION_COOKIE, "forged-token", domain="127.0.0.1")
-    forged = http.get(TICKETS, params={"msisdn": "13800000000"}, timeout=5)
+    forged = http.get(urls.tickets, params={"msisdn": "13800000000"}, timeout=5)
     assert b'<form id="login"' in forged.content and b'id="tickets"' not in forged.content
 
 
-def test_complaints_wrong_password_sets_no_cookie(backoffice, http):
-    response = sign_in(http, password="guess")
+def test_complaints_wrong_password_sets_no_cookie(backoffice, http, urls):
+    response = sign_in(http, urls, password="guess")
     assert response.status_code == 200 and SESSION_COOKIE not in response.cookies
     assert b'id="login-error"' in response.content and b'<form id="login"' in response.content
 
 
-def test_complaints_login_then_tickets(backoffice, http):
-    response = sign_in(http)
+def test_complaints_login_then_tickets(backoffice, http, urls):
+    response = sign_in(http, urls)
     assert response.status_code == 303 and response.headers["Location"].endswith("/")
     assert SESSION_COOKIE in response.cookies and "HttpOnly" in response.headers["Set-Cookie"]
-    page = http.get(TICKETS, params={"msisdn": "13800000000"}, timeout=5)
+    page = http.get(urls.tickets, params={"msisdn": "13800000000"}, timeout=5)
     record = data.complaints("13800000000")
     doc = lxml.html.fromstring(page.content)
     assert not doc.xpath("//form[@id='login']")
@@ -96,14 +104,14 @@ def test_complaints_login_then_tickets(backoffice, http):
     rows = [tuple(text(r, f"td[@class='{c}']") for c in ("id", "opened", "category", "state"))
             for r in doc.xpath("//table[@id='tickets']/tbody/tr")]
     assert rows == [(t.id, t.opened.isoformat(), t.category, t.state) for t in record.tickets]
-    unknown = http.get(TICKETS, params={"msisdn": data.unknown_numbers("complaints")[0]}, timeout=5)
+    unknown = http.get(urls.tickets, params={"msisdn": data.unknown_numbers("complaints")[0]}, timeout=5)
     assert b'<div id="not-found">' in unknown.content
 
 
-def test_complaints_sessions_do_not_survive_a_restart(backoffice, http):
-    assert sign_in(http).status_code == 303
-    assert b'id="tickets"' in http.get(TICKETS, params={"msisdn": "13800000000"}, timeout=5).content
+def test_complaints_sessions_do_not_survive_a_restart(backoffice, http, urls):
+    assert sign_in(http, urls).status_code == 303
+    assert b'id="tickets"' in http.get(urls.tickets, params={"msisdn": "13800000000"}, timeout=5).content
     backoffice.stop_system("complaints")
     backoffice.start_system("complaints")
-    again = http.get(TICKETS, params={"msisdn": "13800000000"}, timeout=5)
+    again = http.get(urls.tickets, params={"msisdn": "13800000000"}, timeout=5)
     assert b'<form id="login"' in again.content

@@ -19,9 +19,14 @@ pytestmark = pytest.mark.backoffice
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 WSDL_NS = {"wsdl": "http://schemas.xmlsoap.org/wsdl/", "soap": "http://schemas.xmlsoap.org/wsdl/soap/",
            "xsd": "http://www.w3.org/2001/XMLSchema"}
-ENDPOINTS = {"boss": ("http://127.0.0.1:8201/boss", "urn:demotel:boss:v1", "GetSubscriber"),
-             "payments": ("http://127.0.0.1:8202/payments", "urn:demotel:payments:v1", "GetPayments"),
-             "roaming": ("http://127.0.0.1:8203/roaming", "urn:demotel:roaming:v1", "GetRoamingStatus")}
+ENDPOINTS = {"boss": ("/boss", "urn:demotel:boss:v1", "GetSubscriber"),
+             "payments": ("/payments", "urn:demotel:payments:v1", "GetPayments"),
+             "roaming": ("/roaming", "urn:demotel:roaming:v1", "GetRoamingStatus")}
+
+
+def endpoint(office, system_id: str) -> str:
+    """The system's SOAP endpoint on the port the back office got (its WSDL is this plus ``?wsdl``)."""
+    return office.systems[system_id].base_url + ENDPOINTS[system_id][0]
 
 
 def zeep_client(url: str) -> zeep.Client:
@@ -32,8 +37,8 @@ def zeep_client(url: str) -> zeep.Client:
                        settings=settings)
 
 
-def post_envelope(http, system_id: str, inner: str) -> requests.Response:
-    url, _, _ = ENDPOINTS[system_id]
+def post_envelope(http, office, system_id: str, inner: str) -> requests.Response:
+    url = endpoint(office, system_id)
     body = f'<soap:Envelope xmlns:soap="{SOAP_ENV}"><soap:Body>{inner}</soap:Body></soap:Envelope>'
     return http.post(url, data=body.encode(), headers={"Content-Type": "text/xml; charset=utf-8"}, timeout=5)
 
@@ -47,7 +52,8 @@ def fault_of(response: requests.Response) -> tuple[str, str]:
 
 @pytest.mark.parametrize("system_id", ENDPOINTS)
 def test_wsdl_is_document_literal_and_points_at_the_system_itself(backoffice, http, system_id):
-    url, namespace, operation = ENDPOINTS[system_id]
+    _, namespace, operation = ENDPOINTS[system_id]
+    url = endpoint(backoffice, system_id)
     response = http.get(f"{url}?wsdl", timeout=5)
     assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/xml")
     wsdl = etree.fromstring(response.content)
@@ -61,7 +67,7 @@ def test_wsdl_is_document_literal_and_points_at_the_system_itself(backoffice, ht
 
 
 def test_zeep_get_subscriber_returns_typed_values(backoffice):
-    client = zeep_client(ENDPOINTS["boss"][0])
+    client = zeep_client(endpoint(backoffice, "boss"))
     expected = data.boss("13800000000")
     subscriber = client.service.GetSubscriber(msisdn="13800000000")
     assert subscriber.name == expected.name and subscriber.idNumber == expected.id_number
@@ -77,14 +83,14 @@ def test_zeep_get_subscriber_returns_typed_values(backoffice):
 
 
 def test_zeep_payments_and_roaming_return_typed_values(backoffice):
-    answer = zeep_client(ENDPOINTS["payments"][0]).service.GetPayments(msisdn="13800000000")
+    answer = zeep_client(endpoint(backoffice, "payments")).service.GetPayments(msisdn="13800000000")
     expected = data.payments("13800000000")
     assert isinstance(answer.lastTopUp, date) and answer.lastTopUp == expected.last_top_up
     assert answer.autoTopUp is expected.auto_top_up
     assert [(p.date, p.amount, p.channel) for p in answer.payments.payment] == \
         [(p.date, p.amount, p.channel) for p in expected.payments]
 
-    status = zeep_client(ENDPOINTS["roaming"][0]).service.GetRoamingStatus(msisdn="13800000000")
+    status = zeep_client(endpoint(backoffice, "roaming")).service.GetRoamingStatus(msisdn="13800000000")
     expected_roaming = data.roaming("13800000000")
     assert status.enabled is expected_roaming.enabled and status.zone == expected_roaming.zone
     assert status.currentCountry == expected_roaming.current_country
@@ -93,7 +99,8 @@ def test_zeep_payments_and_roaming_return_typed_values(backoffice):
 
 @pytest.mark.parametrize("system_id", ENDPOINTS)
 def test_unknown_customer_is_a_client_fault_naming_no_such_subscriber(backoffice, system_id):
-    url, _, operation = ENDPOINTS[system_id]
+    _, _, operation = ENDPOINTS[system_id]
+    url = endpoint(backoffice, system_id)
     number = data.unknown_numbers(system_id)[0]
     with pytest.raises(zeep.exceptions.Fault) as caught:
         getattr(zeep_client(url).service, operation)(msisdn=number)
@@ -102,7 +109,7 @@ def test_unknown_customer_is_a_client_fault_naming_no_such_subscriber(backoffice
 
 
 def test_raw_fault_is_http_500_with_soap_client_code_and_detail(backoffice, http):
-    response = post_envelope(http, "boss", '<b:GetSubscriber xmlns:b="urn:demotel:boss:v1">'
+    response = post_envelope(http, backoffice, "boss", '<b:GetSubscriber xmlns:b="urn:demotel:boss:v1">'
                                            "<b:msisdn>13900000000</b:msisdn></b:GetSubscriber>")
     assert response.status_code == 500 and response.headers["Content-Type"].startswith("text/xml")
     code, message = fault_of(response)
@@ -112,7 +119,7 @@ def test_raw_fault_is_http_500_with_soap_client_code_and_detail(backoffice, http
 
 
 def test_raw_request_gets_a_soap_11_answer(backoffice, http):
-    response = post_envelope(http, "roaming", '<r:GetRoamingStatus xmlns:r="urn:demotel:roaming:v1">'
+    response = post_envelope(http, backoffice, "roaming", '<r:GetRoamingStatus xmlns:r="urn:demotel:roaming:v1">'
                                               "<r:msisdn>13800000000</r:msisdn></r:GetRoamingStatus>")
     assert response.status_code == 200
     root = etree.fromstring(response.content)
@@ -123,11 +130,11 @@ def test_raw_request_gets_a_soap_11_answer(backoffice, http):
 
 
 def test_wrong_operation_and_malformed_requests_are_client_faults(backoffice, http):
-    wrong = post_envelope(http, "boss", '<b:DeleteSubscriber xmlns:b="urn:demotel:boss:v1"/>')
+    wrong = post_envelope(http, backoffice, "boss", '<b:DeleteSubscriber xmlns:b="urn:demotel:boss:v1"/>')
     assert wrong.status_code == 500 and fault_of(wrong)[1].startswith("UNKNOWN_OPERATION")
-    broken = http.post(ENDPOINTS["boss"][0], data=b"<soap:Envelope", timeout=5)
+    broken = http.post(endpoint(backoffice, "boss"), data=b"<soap:Envelope", timeout=5)
     assert broken.status_code == 500 and fault_of(broken)[1].startswith("MALFORMED_REQUEST")
-    not_soap = http.post(ENDPOINTS["boss"][0], data=b"<hello/>", timeout=5)
+    not_soap = http.post(endpoint(backoffice, "boss"), data=b"<hello/>", timeout=5)
     assert fault_of(not_soap)[1].startswith("MALFORMED_REQUEST")
 
 
@@ -136,7 +143,7 @@ def test_entities_and_dtds_are_refused_not_expanded(backoffice, http):
                b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
                b'<b:GetSubscriber xmlns:b="urn:demotel:boss:v1"><b:msisdn>&x;</b:msisdn></b:GetSubscriber>'
                b"</soap:Body></soap:Envelope>")
-    response = http.post(ENDPOINTS["boss"][0], data=hostile, timeout=5)
+    response = http.post(endpoint(backoffice, "boss"), data=hostile, timeout=5)
     assert response.status_code == 500
     assert fault_of(response)[1] == "MALFORMED_REQUEST: DTDs are not accepted"
     assert "root:" not in response.text

@@ -9,7 +9,6 @@ import pytest
 from portal.demo import data
 from portal.demo.socket_systems import MAIL_COLUMNS, MAIL_RECORD_LENGTH
 
-
 pytestmark = pytest.mark.backoffice
 
 SMS = re.compile(r"\[time=(?P<time>[^;\]]+);dir=(?P<dir>MO|MT);peer=(?P<peer>[^;\]]+);"
@@ -25,7 +24,7 @@ def mms_call(net, sock, payload: str) -> str:
 
 def test_smsc_answers_several_lines_on_one_connection(backoffice, net):
     unknown = data.unknown_numbers("smsc")[0]
-    with net.connect(8210) as sock:
+    with net.connect(backoffice.systems["smsc"].port) as sock:
         sock.sendall(f"HIST 13800000000\r\nHIST {unknown}\nHELLO\n".encode())
         known_line, missing_line, bad_line = (net.recv_line(sock).decode() for _ in range(3))
     account = data.smsc("13800000000")
@@ -39,7 +38,7 @@ def test_smsc_answers_several_lines_on_one_connection(backoffice, net):
 
 def test_mms_is_length_prefixed_gbk_key_values(backoffice, net):
     account = data.mms("13800000000")
-    with net.connect(8211) as sock:
+    with net.connect(backoffice.systems["mms"].port) as sock:
         body = "msisdn=13800000000".encode("gbk")
         sock.sendall(len(body).to_bytes(4, "big") + body)
         length = int.from_bytes(net.recv_exactly(sock, 4), "big")
@@ -62,7 +61,7 @@ def test_mms_is_length_prefixed_gbk_key_values(backoffice, net):
 def test_mail_answers_fixed_width_records(backoffice, net):
     box = data.mail("13800000000")
     unknown = data.unknown_numbers("mail")[0]
-    with net.connect(8212) as sock:
+    with net.connect(backoffice.systems["mail"].port) as sock:
         sock.sendall(f"13800000000\n{unknown}".encode())  # the newline is optional
         first, second = net.recv_exactly(sock, MAIL_RECORD_LENGTH), net.recv_exactly(sock, MAIL_RECORD_LENGTH)
         sock.sendall(b"12345\r\n")

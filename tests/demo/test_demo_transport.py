@@ -27,7 +27,7 @@ def read_response(sock: socket.socket) -> tuple[bytes, bytes]:
 
 
 def test_http_systems_keep_the_connection_open_and_always_send_a_length(backoffice, net):
-    with net.connect(8204) as sock:
+    with net.connect(backoffice.systems["vas"].port) as sock:
         for _ in range(3):
             sock.sendall(b"POST /vas/subscriptions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n%s"
                          % (len(QUERY), QUERY))
@@ -42,7 +42,7 @@ def test_http_systems_keep_the_connection_open_and_always_send_a_length(backoffi
 
 def test_accepted_sockets_have_nagle_disabled(backoffice, net):
     server = backoffice.systems["vas"]._listeners[0].server
-    with net.connect(8204) as sock:
+    with net.connect(backoffice.systems["vas"].port) as sock:
         sock.sendall(b"GET /ui/customer/13800000000 HTTP/1.1\r\nHost: x\r\n\r\n")
         read_response(sock)
         [accepted] = [c for c in server._live_conns if c.getpeername() == sock.getsockname()]
@@ -55,7 +55,7 @@ def test_accepted_sockets_have_nagle_disabled(backoffice, net):
     (b"Transfer-Encoding: chunked\r\n", b"411"),
 ])
 def test_unusable_bodies_are_refused_and_the_connection_closed(backoffice, net, headers, status):
-    with net.connect(8204) as sock:
+    with net.connect(backoffice.systems["vas"].port) as sock:
         sock.sendall(b"POST /vas/subscriptions HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n")
         head, _ = read_response(sock)
         assert head.split(b" ")[1] == status and b"connection: close" in head.lower()

@@ -54,11 +54,12 @@ def test_bad_number_is_shown_back_in_the_box(client, agent):
     assert 'value="hello"' in page and "is not a customer number" in page
 
 
-def test_quick_channel_hands_the_operator_over_and_is_audited(client, agent, db):
+def test_quick_channel_hands_the_operator_over_and_is_audited(client, agent, db, backoffice_session):
     response = client.get(f"/go/boss/{KNOWN}")
     page = response.get_data(as_text=True)
     assert response.status_code == 200  # an auto-submitting sign-in form to the system's SSO endpoint
-    assert 'action="http://127.0.0.1:8201/sso"' in page and f'value="/ui/customer/{KNOWN}"' in page
+    boss = backoffice_session.systems["boss"].base_url
+    assert f'action="{boss}/sso"' in page and f'value="/ui/customer/{KNOWN}"' in page
     [event] = db.scalars(select(AuditEvent).where(AuditEvent.action == "system.open")).all()
     assert (event.actor, event.target, event.customer) == ("alice", "boss", KNOWN)
 

@@ -8,15 +8,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.monitor.receivers import sms_receiver, smtp_receiver  # noqa: F401 - fixtures of the monitor tests
+
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def demo_adapters():
-    """id -> adapter for the twelve demo systems (config/adapters), closed after the test."""
+def demo_adapters(demo_adapters_dir):
+    """id -> adapter for the twelve demo systems (for the session's back office), closed after the test."""
     from portal.adapters.registry import load_adapter_dir
 
-    loaded = load_adapter_dir(REPO / "config" / "adapters")
+    loaded = load_adapter_dir(demo_adapters_dir)
     adapters = {adapter.id: adapter for adapter in loaded.registry}
     yield adapters
     for adapter in adapters.values():

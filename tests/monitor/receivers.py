@@ -5,9 +5,9 @@ process, and collect what they receive, so tests assert on the messages people
 would get. Monitors running in subprocesses reach them over loopback too.
 
 Use them as context managers or through the fixtures ``smtp_receiver`` and
-``sms_receiver`` (import the fixtures into a test module)::
+``sms_receiver`` (registered for tests/monitor by its conftest.py)::
 
-    from tests.monitor.receivers import alert_overrides, smtp_receiver, sms_receiver  # noqa: F401
+    from tests.monitor.receivers import alert_overrides
 
     def test_x(smtp_receiver, sms_receiver):
         settings = {**alert_overrides(smtp_receiver, sms_receiver), ...}

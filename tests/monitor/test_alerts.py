@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -15,9 +15,9 @@ from portal.monitor.alerts import AlertDispatcher
 from portal.monitor.models import Alert, MaintenanceWindow, StateTransition, SystemHealth
 from portal.monitor.systems import SystemInfo
 from tests.conftest import PASSWORD
-from tests.monitor.receivers import alert_overrides, sms_receiver, smtp_receiver  # noqa: F401
+from tests.monitor.receivers import alert_overrides
 
-T0 = datetime(2026, 11, 24, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 SYSTEMS = {
     "boss": SystemInfo("boss", "BOSS billing & CRM", "billing-team"),
     "smsc": SystemInfo("smsc", "SMS centre", "messaging-team"),

@@ -7,7 +7,6 @@ import pytest
 from portal.config import Settings
 from portal.monitor.channels import DeliveryError, EmailChannel, SmsChannel
 from tests.monitor.receivers import SmsReceiver, SmtpReceiver, alert_overrides
-from tests.monitor.receivers import sms_receiver, smtp_receiver  # noqa: F401 (fixtures)
 
 
 def closed_port() -> int:

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -25,12 +25,7 @@ from sqlalchemy import func, select
 
 from portal.audit.models import AuditEvent
 from portal.monitor.models import HealthCheck, MonitorLease, SystemHealth
-from tests.monitor.receivers import (  # noqa: F401  (fixtures)
-    alert_environment,
-    alert_overrides,
-    sms_receiver,
-    smtp_receiver,
-)
+from tests.monitor.receivers import alert_environment, alert_overrides
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.backoffice
@@ -42,12 +37,12 @@ WAIT_S = 40.0
 
 
 @pytest.fixture
-def adapters_dir(tmp_path):
+def adapters_dir(tmp_path, demo_adapters_dir):
     """BOSS (SOAP: probed by fetching its WSDL) and the SMS centre (socket: probed by connecting)."""
     directory = tmp_path / "adapters"
     directory.mkdir()
     for name in ("boss.toml", "smsc.toml"):
-        shutil.copy(REPO / "config" / "adapters" / name, directory / name)
+        shutil.copy(demo_adapters_dir / name, directory / name)
     return directory
 
 
@@ -142,25 +137,22 @@ def lease_holder_pid(app, db, redis_url: str | None) -> int | None:
     else:
         row = db.get(MonitorLease, "monitor")
         db.rollback()
-        holder = row.holder if row and row.expires_at.replace(tzinfo=timezone.utc) > datetime.now(timezone.utc) \
+        holder = row.holder if row and row.expires_at.replace(tzinfo=UTC) > datetime.now(UTC) \
             else None
     return int(holder.split(":")[1]) if holder else None
 
 
 @pytest.fixture(params=["database", "redis"])
-def lease_store(request):
+def lease_store(request, exclusive):
     """Where the monitors keep their lease: the shared database, or Redis (db 14, emptied)."""
     if request.param == "database":
         yield None
         return
-    import redis
+    from tests.conftest import require_redis
 
     url = "redis://127.0.0.1:6379/14"
-    client = redis.Redis.from_url(url)
-    try:
-        client.ping()
-    except redis.ConnectionError:  # pragma: no cover - the CI machine runs Redis
-        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    client = require_redis(url)
+    exclusive("redis-db-14")  # emptied here: no other test process may use it meanwhile
     client.flushdb()
     yield url
     client.flushdb()
@@ -232,7 +224,7 @@ class Clock:
     """Monitor time: moves one probe interval per tick, so every tick probes every system."""
 
     def __init__(self) -> None:
-        self.now = datetime.now(timezone.utc)
+        self.now = datetime.now(UTC)
 
     def __call__(self) -> datetime:
         return self.now
@@ -279,7 +271,7 @@ def test_a_maintenance_window_silences_an_outage_until_it_ends(app, db, people, 
     page = client.get("/monitor/systems/boss")
     opened = client.post("/monitor/maintenance", data={
         "csrf_token": csrf(page.get_data(as_text=True)), "system_id": "boss",
-        "ends_at": (datetime.now(timezone.utc) + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"),
+        "ends_at": (datetime.now(UTC) + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"),
         "reason": "database upgrade"}, follow_redirects=True)
     assert opened.status_code == 200 and "database upgrade" in opened.get_data(as_text=True)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -16,7 +16,7 @@ class Clock:
     """A settable clock, so expiry is tested without waiting."""
 
     def __init__(self) -> None:
-        self.now = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
+        self.now = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
     def __call__(self) -> datetime:
         return self.now
@@ -77,8 +77,8 @@ def test_database_lease_renewal_keeps_the_time_it_was_taken(database, clock):
     assert lease.acquire()
     with database.session() as session:
         row = session.get(MonitorLease, "monitor")
-        assert row.acquired_at.replace(tzinfo=timezone.utc) == taken
-        assert row.renewed_at.replace(tzinfo=timezone.utc) == clock.now
+        assert row.acquired_at.replace(tzinfo=UTC) == taken
+        assert row.renewed_at.replace(tzinfo=UTC) == clock.now
 
 
 def test_database_lease_many_contenders_at_once_one_wins(database):
@@ -102,13 +102,9 @@ def test_database_lease_many_contenders_at_once_one_wins(database):
 
 @pytest.fixture
 def redis_prefix():
-    import redis
+    from tests.conftest import require_redis
 
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.RedisError:
-        pytest.skip("no Redis on 127.0.0.1:6379")
+    client = require_redis(REDIS_URL)
     prefix = f"test:portal:lease:{secrets.token_hex(4)}:"
     yield prefix
     for key in client.scan_iter(f"{prefix}*"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -15,7 +15,7 @@ from portal.monitor import maintenance
 from portal.monitor.systems import SystemInfo
 from tests.conftest import PASSWORD
 
-NOW = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 SYSTEMS = {
     "boss": SystemInfo("boss", "BOSS billing & CRM", "billing-team"),
     "smsc": SystemInfo("smsc", "SMS centre", "messaging-team"),

@@ -14,7 +14,6 @@ import pytest
 from click.testing import CliRunner
 
 from portal.cli import main
-from tests.conftest import demo_egress_allow
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -35,7 +34,7 @@ kind = "connect"
 
 
 @pytest.fixture
-def environment(settings_overrides, tmp_path, tcp_server, unused_port):
+def environment(settings_overrides, tmp_path, tcp_server, unused_port, demo_egress_allow):
     """PORTAL_* variables for a portal whose catalogue is one listening and one dead system."""
     adapters = tmp_path / "adapters"
     adapters.mkdir()
@@ -136,7 +135,7 @@ def test_portal_monitor_runs_until_sigterm_and_releases_the_lease(environment, a
 
 
 @pytest.mark.backoffice
-def test_portal_demo_runs_the_monitor_in_process(tmp_path, backoffice):
+def test_portal_demo_runs_the_monitor_in_process(tmp_path):
     """`portal demo` says it runs the monitor, and the monitor checks the twelve demo systems."""
     import socket
 
@@ -148,7 +147,8 @@ def test_portal_demo_runs_the_monitor_in_process(tmp_path, backoffice):
     data_dir = tmp_path / "var"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
     env.update({"PORTAL_DATA_DIR": str(data_dir), "PORTAL_MONITOR_TICK_S": "0.2"})
-    process = subprocess.Popen([sys.executable, "-m", "portal.cli", "demo", "--port", str(port), "--no-backoffice"],
+    # Its own back office, on free ports (the fixed ones may be a running demo's).
+    process = subprocess.Popen([sys.executable, "-m", "portal.cli", "demo", "--port", str(port), "--free-ports"],
                                cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     engine = None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 from sqlalchemy import func, select
@@ -16,7 +17,7 @@ from portal.monitor.runner import Monitor
 
 class Clock:
     def __init__(self) -> None:
-        self.now = datetime.now(timezone.utc)
+        self.now = datetime.now(UTC)
 
     def __call__(self) -> datetime:
         return self.now
@@ -152,7 +153,7 @@ def test_threads_one_acts_and_the_other_takes_over_when_it_stops(app, catalog, d
         second.stop()
     with database.session() as session:
         times = sorted(session.scalars(select(HealthCheck.checked_at).where(HealthCheck.system_id == "alpha")))
-    gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:])]
+    gaps = [(b - a).total_seconds() for a, b in pairwise(times)]
     assert min(gaps) > 0.5, f"alpha was probed twice in one interval: {gaps}"  # never by both monitors at once
 
 

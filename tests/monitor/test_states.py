@@ -1,13 +1,13 @@
 """Hysteresis: how observations move a system between unknown, up, degraded and down."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from portal.monitor.states import Observation, Tally, Thresholds, advance
 
 T = Thresholds(down_after=3, up_after=2, degraded_ms=1000, degraded_after=3)
-AT = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
+AT = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 # One letter per observation: F failed (connection refused), o fast answer, s slow answer.
 OBS = {

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
-from portal.monitor.models import (Alert, HealthCheck, MaintenanceWindow, MonitorLease, StateTransition,
-                                   SystemHealth)
-
+from portal.monitor.models import Alert, HealthCheck, MaintenanceWindow, MonitorLease, StateTransition, SystemHealth
 from tests.conftest import PASSWORD, csrf_token
 
 HOSTILE = "<script>alert('owned')</script>"
 
 
 def ago(**kwargs) -> datetime:
-    return datetime.now(timezone.utc) - timedelta(**kwargs)
+    return datetime.now(UTC) - timedelta(**kwargs)
 
 
 def seed(db) -> None:
@@ -166,7 +164,7 @@ def form_token(client, path: str) -> str:
 
 
 def in_an_hour() -> str:
-    return (datetime.now(timezone.utc) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    return (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
 
 
 def test_admin_silences_a_system_from_its_page_and_ends_the_window(client, db, admin):

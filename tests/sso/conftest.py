@@ -14,10 +14,10 @@ from tests.conftest import PASSWORD, csrf_token
 
 @pytest.fixture
 def clock(monkeypatch):
-    """``clock.now()`` of portal.sso, moved by ``advance(seconds)``."""
+    """The portal's one clock (:mod:`portal.clock`), moved by ``advance(seconds)``."""
     import time
 
-    from portal.sso import clock as sso_clock
+    from portal import clock as portal_clock
 
     class Clock:
         offset = 0.0
@@ -29,7 +29,7 @@ def clock(monkeypatch):
             self.offset += seconds
 
     moved = Clock()
-    monkeypatch.setattr(sso_clock, "now", moved.now)
+    monkeypatch.setattr(portal_clock, "now", moved.now)
     return moved
 
 

@@ -27,6 +27,11 @@ def screen_url(backoffice, system_id, number=N):
     return backoffice.systems[system_id].ui_url(number)
 
 
+def base(backoffice, system_id):
+    """Where the system listens in the session's back office (a free port)."""
+    return backoffice.systems[system_id].base_url
+
+
 def test_without_a_hand_off_a_joined_system_shows_its_login_page(joined, browser):
     for system_id in ("boss", "smsc", "complaints"):
         response = browser.get(screen_url(joined, system_id))
@@ -49,9 +54,9 @@ def test_every_system_opens_signed_in_on_the_customers_screen(alice, joined, db,
 
 def test_token_hand_off_page_is_a_short_lived_signed_token_posted_by_a_static_script(alice, joined):
     action, fields, response = alice.handoff_form("boss", N)
-    assert action == "http://127.0.0.1:8201/sso" and fields["next"] == f"/ui/customer/{N}"
+    assert action == f"{base(joined, 'boss')}/sso" and fields["next"] == f"/ui/customer/{N}"
     csp = response.headers["Content-Security-Policy"]
-    assert "form-action 'self' http://127.0.0.1:8201" in csp and "script-src 'self'" in csp
+    assert f"form-action 'self' {base(joined, 'boss')}" in csp and "script-src 'self'" in csp
     assert "<script>" not in response.text and "sso-handoff.js" in response.text
     assert response.headers["Cache-Control"] == "no-store"
     from joserfc import jws
@@ -68,9 +73,9 @@ def test_token_hand_off_page_is_a_short_lived_signed_token_posted_by_a_static_sc
 
 def test_form_mode_posts_the_credentials_to_the_systems_login_form(alice, joined):
     action, fields, response = alice.handoff_form("complaints", N)
-    assert action == "http://127.0.0.1:8208/login"
+    assert action == f"{base(joined, 'complaints')}/login"
     assert fields["username"] == "portal-svc" and fields["next"] == f"/ui/customer/{N}"
-    assert "form-action 'self' http://127.0.0.1:8208" in response.headers["Content-Security-Policy"]
+    assert f"form-action 'self' {base(joined, 'complaints')}" in response.headers["Content-Security-Policy"]
 
 
 def test_form_mode_uses_the_operators_own_credentials_from_the_vault(app, alice, joined, db):
@@ -88,7 +93,6 @@ def test_form_mode_uses_the_operators_own_credentials_from_the_vault(app, alice,
 
 
 def test_none_mode_is_a_plain_link(app, alice, joined, db, monkeypatch):
-    adapter = app.extensions["portal.catalog"] if "portal.catalog" in app.extensions else None
     from portal.sso import quick
 
     class Plain:
@@ -101,8 +105,8 @@ def test_none_mode_is_a_plain_link(app, alice, joined, db, monkeypatch):
                 sso = "none"
 
     with app.test_request_context():
-        response = quick.hand_over(Plain, "http://127.0.0.1:8201/ui/customer/1", "1", None, 0)
-    assert response.status_code == 303 and response.headers["Location"] == "http://127.0.0.1:8201/ui/customer/1"
+        response = quick.hand_over(Plain, f"{base(joined, 'boss')}/ui/customer/1", "1", None, 0)
+    assert response.status_code == 303 and response.headers["Location"] == f"{base(joined, 'boss')}/ui/customer/1"
 
 
 def test_a_replayed_token_is_refused(alice, joined):
@@ -128,7 +132,7 @@ def test_a_token_replayed_at_a_second_system_process_is_refused_by_the_portal(al
 
 def test_a_token_for_another_system_is_refused(alice, joined):
     _, fields, _ = alice.handoff_form("boss", N)
-    response = alice.submit("http://127.0.0.1:8202/sso", fields)  # payments
+    response = alice.submit(f"{base(joined, 'payments')}/sso", fields)
     assert response.status_code == 403 and "wrong_audience" in response.text
 
 
@@ -145,20 +149,20 @@ def test_a_forged_token_is_refused(alice, joined):
     claims["sub"] = "mallory"
     forger = jwk.ECKey.generate_key("P-256", private=True, parameters={"kid": compact.protected["kid"]})
     forged = jwt.encode({"alg": "ES256", "kid": compact.protected["kid"]}, claims, forger)
-    response = alice.submit("http://127.0.0.1:8201/sso", {**fields, "token": forged})
+    response = alice.submit(f"{base(joined, 'boss')}/sso", {**fields, "token": forged})
     assert response.status_code == 403 and "bad_signature" in response.text
     tampered = fields["token"].rsplit(".", 1)[0] + ".AAAA"
-    assert alice.submit("http://127.0.0.1:8201/sso", {**fields, "token": tampered}).status_code == 403
+    assert alice.submit(f"{base(joined, 'boss')}/sso", {**fields, "token": tampered}).status_code == 403
     none_alg = jwt.encode({"alg": "HS256"}, claims, jwk.OctKey.generate_key(256))
-    assert alice.submit("http://127.0.0.1:8201/sso", {**fields, "token": none_alg}).status_code == 403
-    assert alice.submit("http://127.0.0.1:8201/sso", {**fields, "token": "garbage"}).status_code == 403
+    assert alice.submit(f"{base(joined, 'boss')}/sso", {**fields, "token": none_alg}).status_code == 403
+    assert alice.submit(f"{base(joined, 'boss')}/sso", {**fields, "token": "garbage"}).status_code == 403
 
 
 def test_an_expired_token_is_refused(alice, joined, clock):
     clock.advance(-120)  # issued two minutes ago (portal side), so long expired now
     _, fields, _ = alice.handoff_form("boss", N)
     clock.advance(120)
-    response = alice.submit("http://127.0.0.1:8201/sso", fields)
+    response = alice.submit(f"{base(joined, 'boss')}/sso", fields)
     assert response.status_code == 403 and "expired" in response.text
 
 
@@ -216,21 +220,25 @@ def test_redeem_refusals_are_problem_documents_and_audited(client, db):
 def test_with_a_vault_key_adapters_read_service_accounts_from_the_store(settings_overrides):
     from portal import create_app, migrate
     from portal.adapters import secrets
+    from portal.adapters.boundary import Scope, running
     from portal.db import get_database
     from portal.sso.vault import Vault
 
-    previous = secrets.get_credentials_provider()
+    app = create_app({**settings_overrides, "vault_key": Vault.new_key()})
     try:
-        app = create_app({**settings_overrides, "vault_key": Vault.new_key()})
         with app.app_context():
             migrate.upgrade(get_database().engine)
         app.extensions["portal.credentials"].store("complaints", "svc-from-vault", "s3cret")
-        assert secrets.credentials("COMPLAINTS") == ("svc-from-vault", "s3cret")
+        # What an adapter of this app asks during its fetch: the store its boundary lends it.
+        with running(Scope(app.extensions["portal.boundary"], "complaints", None)):
+            assert secrets.credentials("COMPLAINTS") == ("svc-from-vault", "s3cret")
+        assert secrets.credentials("COMPLAINTS") == ("portal-svc", "complaints-demo")  # outside: the environment
         app.extensions["portal.credentials"].remove("complaints")
-        assert secrets.credentials("COMPLAINTS") == ("portal-svc", "complaints-demo")  # the environment
-        app.extensions["portal.db"].dispose()
+        with running(Scope(app.extensions["portal.boundary"], "complaints", None)):
+            assert secrets.credentials("COMPLAINTS") == ("portal-svc", "complaints-demo")  # the environment
     finally:
-        secrets.set_credentials_provider(previous)
+        app.extensions["portal.catalog"].close()
+        app.extensions["portal.db"].dispose()
 
 
 def test_a_wrong_vault_key_is_a_clear_configuration_error(settings_overrides):

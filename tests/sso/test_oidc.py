@@ -31,7 +31,9 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def ports():
-    return {"portal": free_port(), "idp": free_port()}
+    # The provider must be told its issuer URL before it listens, so its port is picked ahead (and left free
+    # until node binds it); the portal binds a free port itself (live_portal).
+    return {"idp": free_port()}
 
 
 @pytest.fixture
@@ -44,13 +46,13 @@ def settings_overrides(settings_overrides, ports):
 
 
 @pytest.fixture
-def live_portal(app, ports):
+def live_portal(app):
     from werkzeug.serving import make_server
 
-    server = make_server("127.0.0.1", ports["portal"], app, threaded=True)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{ports['portal']}"
+    yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(5)
 

@@ -1,23 +1,21 @@
 """Sessions and sign-in counters in Redis (PORTAL_REDIS_URL), shared by every portal process.
 
-Uses the Redis on 127.0.0.1:6379 (database 13, emptied by the test); skipped when none runs.
+Uses the Redis on 127.0.0.1:6379 (database 13, emptied by the test, which holds it meanwhile: other test
+processes wait); skipped when none runs (failed under PORTAL_REQUIRE_SERVICES=1).
 """
 
 import pytest
 
-from tests.conftest import PASSWORD, csrf_token
+from tests.conftest import PASSWORD, csrf_token, require_redis
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
 
 
 @pytest.fixture
-def redis_app(settings_overrides):
-    redis = pytest.importorskip("redis")
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
-    try:
-        client.flushdb()
-    except redis.ConnectionError:
-        pytest.skip("no Redis on 127.0.0.1:6379")
+def redis_app(settings_overrides, exclusive):
+    client = require_redis(REDIS_URL)
+    exclusive("redis-db-13")
+    client.flushdb()
     from portal import create_app, migrate
     from portal.db import get_database
 
@@ -79,6 +77,7 @@ def test_admin_end_sessions_and_lockout_with_redis(redis_app):
     store = app.extensions["portal.session_store"]
     with app.extensions["portal.db"].session() as db:
         admin.end_sessions(db, Actor("root"), "alice")
+        db.commit()
         from portal.accounts.service import find_user
 
         assert store.delete_for_user(find_user(db, "alice").id) >= 0

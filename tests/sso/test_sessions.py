@@ -92,6 +92,7 @@ def test_admin_ends_every_session_of_an_operator(app, make_user, login, db):
         browser.post("/login", data={"username": "alice", "password": PASSWORD, "csrf_token": csrf_token(page)})
         assert browser.get("/").status_code == 200
     admin.end_sessions(db, Actor("root"), "alice")
+    db.commit()
     assert first.get("/").status_code == 302 and second.get("/").status_code == 302
 
 

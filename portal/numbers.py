@@ -1,4 +1,8 @@
-"""Customer numbers as agents type them: spaces and dashes allowed, checked against one pattern."""
+"""Customer numbers as agents type them: spaces and dashes allowed, checked against one pattern.
+
+The one number policy (``customer_number_pattern``) of the lookup, the owners' test console and
+whoever else takes a customer number; it depends on nothing but :mod:`portal.errors`.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Charts drawn on the server as SVG: no script, no inline style (CSP ``script-src 'self'``)."""
+"""Charts drawn on the server as SVG: no script, no inline style (CSP ``script-src 'self'``).
+
+Shared by the pages of every package (audit statistics, a monitored system's latency); imports
+nothing of the portal.
+"""
 
 from __future__ import annotations
 
