@@ -105,3 +105,15 @@ def test_a_window_beyond_the_calendar_is_a_422_not_a_500(client, bearer, moment)
     response = client.post("/api/v1/monitor/maintenance", headers=bearer,
                            json={"system_id": "boss", "starts_at": moment, "ends_at": moment, "reason": "x"})
     assert response.status_code == 422 and response.get_json()["key"] == "starts_at"
+
+
+@pytest.mark.parametrize(("method", "path", "kwargs", "key"), [
+    ("GET", "/api/v1/monitor/maintenance?system=%00", {}, "system"),
+    ("GET", "/api/v1/audit?actor=a%00b", {}, "actor"),
+    ("POST", "/api/v1/users", {"json": {"username": "nul\u0000", "password": "a long password"}}, None),
+])
+def test_a_nul_character_is_a_422_not_a_database_error(client, bearer, method, path, kwargs, key):
+    """PostgreSQL cannot store NUL; found by the schema fuzzer as a 500 on PostgreSQL only."""
+    response = client.open(path, method=method, headers=bearer, **kwargs)
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert response.get_json()["key"] == key

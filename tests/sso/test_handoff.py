@@ -179,6 +179,7 @@ def test_ending_the_operators_sessions_invalidates_hand_offs(alice, joined, db):
 
     action, fields, _ = alice.handoff_form("boss", N)
     admin.end_sessions(db, Actor("root"), "alice")
+    db.commit()  # the test is the edge of this unit of work
     assert alice.submit(action, fields).status_code == 403
 
 
