@@ -303,12 +303,12 @@ PATHS: dict[str, dict[str, Any]] = {
 
 
 def with_csrf_refusals(paths: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """``paths`` where every unsafe method may answer 400: a browser session's request without its CSRF token."""
+    """``paths`` where every operation may answer 400: a browser session's write without its CSRF token, or
+    any request whose query or form carries a NUL character (``portal.web``)."""
     def refusing(operation: dict[str, Any]) -> dict[str, Any]:
         return {**operation, "responses": {"400": problem_response(), **operation["responses"]}}
 
-    return {path: {method: operation if method == "get" else refusing(operation)
-                   for method, operation in operations.items()}
+    return {path: {method: refusing(operation) for method, operation in operations.items()}
             for path, operations in paths.items()}
 
 

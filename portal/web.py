@@ -8,7 +8,7 @@ from flask import current_app, g, jsonify, request
 from flask_wtf.csrf import CSRFProtect
 from pydantic import BaseModel, ValidationError
 
-from portal.errors import AuthenticationRequired, InvalidDocument
+from portal.errors import AuthenticationRequired, InvalidDocument, RequestError
 from portal.rbac.policy import permits
 from portal.sso.identity import current_operator
 
@@ -38,12 +38,14 @@ def init_app(app: Flask) -> None:
 
 def _refuse_nul() -> None:
     """A NUL character is never text people typed, and PostgreSQL cannot store one: refused at the border
-    (query, form or JSON body) as a 422 naming the field, not a 500 from the database."""
+    (a 400 naming the query or form field, a 422 for a JSON body), not a 500 from the database."""
     sources = [request.args] if request.mimetype == "application/json" else [request.args, request.form]
     for source in sources:  # uploaded files are read by their own parsers (a UTF-16 CSV holds NUL bytes)
         for key, value in source.items(multi=True):
             if "\x00" in key or "\x00" in value:
-                raise InvalidDocument(key.replace("\x00", "\\0"), "must not contain NUL characters")
+                # 400 like every other bad query or form value; a body's bad key is the 422 below.
+                name = key.replace("\x00", "\\0")
+                raise RequestError(f"{name}: must not contain NUL characters")
     if request.mimetype == "application/json" and b"\\u0000" in request.get_data().lower():
         raise InvalidDocument(None, "the JSON body must not contain NUL characters (\\u0000)")
 

@@ -107,13 +107,14 @@ def test_a_window_beyond_the_calendar_is_a_422_not_a_500(client, bearer, moment)
     assert response.status_code == 422 and response.get_json()["key"] == "starts_at"
 
 
-@pytest.mark.parametrize(("method", "path", "kwargs", "key"), [
-    ("GET", "/api/v1/monitor/maintenance?system=%00", {}, "system"),
-    ("GET", "/api/v1/audit?actor=a%00b", {}, "actor"),
-    ("POST", "/api/v1/users", {"json": {"username": "nul\u0000", "password": "a long password"}}, None),
+@pytest.mark.parametrize(("method", "path", "kwargs", "status", "says"), [
+    ("GET", "/api/v1/monitor/maintenance?system=%00", {}, 400, "system: must not contain NUL characters"),
+    ("GET", "/api/v1/audit?actor=a%00b", {}, 400, "actor: must not contain NUL characters"),
+    ("POST", "/api/v1/users", {"json": {"username": "nul\u0000", "password": "a long password"}}, 422,
+     "the JSON body must not contain NUL characters"),
 ])
-def test_a_nul_character_is_a_422_not_a_database_error(client, bearer, method, path, kwargs, key):
+def test_a_nul_character_is_refused_not_a_database_error(client, bearer, method, path, kwargs, status, says):
     """PostgreSQL cannot store NUL; found by the schema fuzzer as a 500 on PostgreSQL only."""
     response = client.open(path, method=method, headers=bearer, **kwargs)
-    assert response.status_code == 422, response.get_data(as_text=True)
-    assert response.get_json()["key"] == key
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert says in response.get_json()["detail"]

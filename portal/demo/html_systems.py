@@ -137,7 +137,10 @@ def _complaints_app(spec: SystemSpec) -> App:
     app = App(spec.name)
     sessions = _Sessions()
     receiver = ui_receiver(spec)  # the customer screen accepts this system's own login too
-    receiver.add_check(lambda request: sessions.user(request.cookies.get(SESSION_COOKIE)))
+    # One receiver per system id serves every back office of this process (tests run several, on free ports):
+    # one check per port, so that building this app for another back office does not replace this one's.
+    receiver.add_check(lambda request: sessions.user(request.cookies.get(SESSION_COOKIE)),
+                       name=f"own-login:{spec.port}")
     receiver.login_page = lambda request: login_page(spec)
 
     def signed_in(request: Request) -> bool:

@@ -115,3 +115,18 @@ def test_complaints_sessions_do_not_survive_a_restart(backoffice, http, urls):
     backoffice.start_system("complaints")
     again = http.get(urls.tickets, params={"msisdn": "13800000000"}, timeout=5)
     assert b'<form id="login"' in again.content
+
+
+def test_its_screen_takes_its_own_login_beside_another_back_office(backoffice, http, urls):
+    from portal.demo.backoffice import BackOffice
+    from portal.demo.sso_receiver import join_portal
+
+    join_portal("http://127.0.0.1:1")  # joined to a portal: the screen wants a signed-in operator
+    try:
+        with BackOffice(systems=["complaints"], ports="free"):
+            pass  # a second complaints system in this process, with sessions of its own
+        assert sign_in(http, urls).status_code == 303
+        screen = http.get(backoffice.systems["complaints"].ui_url("13800000000"), timeout=5)
+        assert screen.status_code == 200 and 'id="operator">portal-svc<' in screen.text
+    finally:
+        join_portal(None)
