@@ -66,8 +66,11 @@ class LiveCatalog:
         return next((a for a in self.adapters(session) if a.id == adapter_id), None)
 
     def shadows(self, session: Session) -> dict[str, tuple[int, Adapter]]:
-        """Live adapter id -> (candidate version, candidate adapter) for every shadow run chosen by an owner."""
-        self._refresh(session)
+        """Live adapter id -> (candidate version, candidate adapter) for every shadow run chosen by an owner.
+
+        As of the last refresh: called right after a lookup's :meth:`adapters`, so the hot path asks the
+        database for the generation once, not twice.
+        """
         return {key: (built.version, built.adapter) for key, built in self._shadows.items()
                 if built.adapter is not None and key in {a.id for a in self._ordered}}
 

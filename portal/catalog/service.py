@@ -110,6 +110,7 @@ class CatalogService:
 
     def list(self, session: Session, operator: Operator) -> list[AdapterInfo]:
         require_reader(operator)
+        self.live.adapters(session)  # load errors and live versions as of now, once for the whole list
         stored = {row.id: row for row in session.scalars(select(StoredAdapter))}
         infos = [self._file_info(adapter_id) for adapter_id in self.live.file_adapters]
         infos += [self._stored_info(session, row, operator, with_versions=False)
@@ -120,6 +121,7 @@ class CatalogService:
         require_reader(operator)
         if adapter_id in self.live.file_adapters:
             return self._file_info(adapter_id)
+        self.live.adapters(session)  # load errors as of now
         return self._stored_info(session, stored_adapter(session, adapter_id), operator)
 
     def history(self, session: Session, operator: Operator, adapter_id: str) -> list[VersionInfo]:
@@ -234,7 +236,6 @@ class CatalogService:
 
     def _stored_info(self, session: Session, row: StoredAdapter, operator: Operator,
                      with_versions: bool = True) -> AdapterInfo:
-        self.live.adapters(session)  # errors and live versions as of now
         error = self.live.stored_errors().get(row.id)
         versions = versions_of(session, row.id) if with_versions else []
         if not with_versions and row.live_version is None:
